@@ -1,0 +1,40 @@
+# xmodal — the two commands a newcomer runs are `make demo` and `make test`.
+# Both set up .venv on first use (torch's CPU build first, then the project with every extra).
+
+VENV    ?= .venv
+PY      := $(VENV)/bin/python
+STAMP   := $(VENV)/.xmodal-installed
+TORCH   ?= torch==2.13.0
+DEMO_DIR ?= .cache/demo
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test bench lint format clean
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet -e '.[all,dev]'
+	@touch $(STAMP)
+
+setup: $(STAMP)  ## create .venv and install xmodal with every extra
+
+demo: setup  ## run the main job on built-in data
+	$(VENV)/bin/xmodal demo --out $(DEMO_DIR)
+
+test: setup  ## run the whole test suite
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: setup  ## run every benchmark (prints ratios against a baseline measured in the same run)
+	@set -e; for b in benchmarks/bench_*.py; do echo "== $$b"; $(PY) $$b; done
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf .cache .pytest_cache .ruff_cache build dist src/*.egg-info

@@ -1,0 +1,32 @@
+"""The ``xmodal`` command line: a thin Typer app; each command calls one layer's function.
+
+Every command group lives in its own module and keeps heavy imports (torch, av, ...) inside
+the command functions, so ``xmodal --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from xmodal.cli import data as _data
+from xmodal.cli import demo as _demo
+from xmodal.cli import features as _features
+
+app = typer.Typer(
+    name="xmodal",
+    help=(
+        "One latent space for video, audio and text: translate a silent clip into speech, "
+        "retrieve across modalities, check audio-visual sync, and search a memory library."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(_data.app, name="data")
+app.command("demo")(_demo.demo)
+app.add_typer(_features.app, name="features")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

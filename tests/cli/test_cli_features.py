@@ -1,0 +1,126 @@
+"""``xmodal features list|extract`` end to end on a tiny world (real commands, real encoders)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tests.features.test_cache import make_tiny_dataset
+from xmodal.cli import app
+from xmodal.features.cache import load_features
+
+runner = CliRunner()
+
+
+def _run(*args: str):
+    return runner.invoke(app, ["features", *args], catch_exceptions=False)
+
+
+def test_features_list_prints_the_registry() -> None:
+    result = _run("list")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert len(lines) == 8
+    assert lines[0].startswith("efficientnet-lite0") and "video" in lines[0]
+    assert any(line.startswith("clip:<hub id or dir>") for line in lines)
+    assert any(line.startswith("minilm") and " text " in line for line in lines)
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Path:
+    return make_tiny_dataset(tmp_path / "world", n=4, corrupt=(), no_text=(1,))
+
+
+def test_extract_video_audio_text_then_rerun_is_cached(world: Path) -> None:
+    result = _run(
+        "extract",
+        str(world),
+        "--video",
+        "pixels:height=4,width=4",
+        "--audio",
+        "mfcc",
+        "--text",
+        "minilm",
+        "--no-progress",
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("pixels-4x4: 4 clips, 0 failed, 0 skipped, ")
+    assert lines[1].startswith("mfcc-sr16000-n13-nfft400-hop160-mels40: 4 clips, 0 failed")
+    assert lines[2].startswith("minilm-l6-v2: 3 clips, 0 failed, 1 skipped")
+
+    video = load_features(world, "pixels-4x4")
+    assert video.ids == ["clip-000", "clip-001", "clip-002", "clip-003"]
+    assert video["clip-002"].shape == (8, 48)
+    audio = load_features(world, "mfcc-sr16000-n13-nfft400-hop160-mels40")
+    assert audio["clip-000"].shape[1] == 13 and abs(audio["clip-000"].shape[0] - 101) <= 2
+    text = load_features(world, "minilm-l6-v2")
+    assert text["clip-000"].shape == (1, 384)
+    np.testing.assert_allclose(np.linalg.norm(text["clip-000"]), 1.0, atol=1e-5)
+
+    # --fps and --batch-size do not concern audio: its entry stays cached.
+    again = _run(
+        "extract",
+        str(world),
+        "--video",
+        "pixels:height=4,width=4",
+        "--audio",
+        "mfcc",
+        "--batch-size",
+        "2",
+        "--no-progress",
+    )
+    assert again.exit_code == 0
+    lines = again.stdout.splitlines()
+    assert lines[0].startswith("pixels-4x4: 4 clips, 0 failed, 0 skipped, cached")
+    assert lines[1].endswith("cached -> " + str(world / "features" / audio.encoder_id))
+    with_fps = _run("extract", str(world), "--audio", "mfcc", "--fps", "4", "--no-progress")
+    assert ", cached -> " in with_fps.stdout
+
+
+def test_extract_fps_and_cache_dir(world: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    result = _run(
+        "extract",
+        str(world),
+        "--video",
+        "pixels:height=2,width=2",
+        "--fps",
+        "4",
+        "--cache-dir",
+        str(cache),
+        "--batch-size",
+        "3",
+        "--no-progress",
+    )
+    assert result.exit_code == 0, result.output
+    fs = load_features(world, "pixels-2x2", cache_dir=cache)
+    assert fs["clip-000"].shape == (4, 12) and fs.meta["step_s"][0] == 0.25
+    assert not (world / "features").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--video", "resnet"], "error: unknown encoder 'resnet'; available: efficientnet-lite0"),
+        (["--audio", "pixels"], "error: --audio pixels: that encoder reads video"),
+        ([], "error: give at least one encoder"),
+    ],
+)
+def test_bad_encoder_arguments_give_one_line(world: Path, args: list[str], message: str) -> None:
+    result = runner.invoke(app, ["features", "extract", str(world), *args])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [result.stderr.strip()]
+    assert result.stderr.startswith(message)
+
+
+def test_dataset_without_manifest_gives_one_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["features", "extract", str(tmp_path), "--audio", "logmel"])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: {tmp_path / 'manifest.jsonl'}: no manifest here "
+        "(not a dataset directory, or its generation did not finish)"
+    )
