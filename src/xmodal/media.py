@@ -555,7 +555,8 @@ def write_mp4(
         video.codec_context.thread_count = threads
         sound = None
         if audio is not None:
-            sound = container.add_stream("aac", rate=sample_rate)
+            # The "fast" coder costs ~40% less CPU than FFmpeg's default (twoloop) for speech.
+            sound = container.add_stream("aac", rate=sample_rate, options={"aac_coder": "fast"})
             sound.layout = "mono"
         for i, image in enumerate(frames):  # (H, W, 3)
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
