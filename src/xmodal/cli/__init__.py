@@ -11,6 +11,8 @@ import typer
 from xmodal.cli import data as _data
 from xmodal.cli import demo as _demo
 from xmodal.cli import features as _features
+from xmodal.cli import study as _study
+from xmodal.cli import sync as _sync
 
 app = typer.Typer(
     name="xmodal",
@@ -25,6 +27,8 @@ app = typer.Typer(
 app.add_typer(_data.app, name="data")
 app.command("demo")(_demo.demo)
 app.add_typer(_features.app, name="features")
+app.add_typer(_sync.app, name="sync")
+app.add_typer(_study.app, name="study")
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from xmodal.config import ConfigError, from_dict, load_yaml, save_yaml, to_dict
 from xmodal.models.beta_vae import BetaVAE, BetaVAEConfig
 from xmodal.models.joint_embedding import JointEmbedding, JointEmbeddingConfig
 from xmodal.models.seq2seq import Seq2Seq, Seq2SeqConfig
+from xmodal.models.sync_net import SyncNet, SyncNetConfig
 
 __all__ = [
     "ModelSpec",
@@ -172,3 +173,4 @@ def write_default_configs(directory: str | os.PathLike[str]) -> list[Path]:
 register("beta_vae", BetaVAEConfig, BetaVAE)
 register("seq2seq", Seq2SeqConfig, Seq2Seq)
 register("joint_embedding", JointEmbeddingConfig, JointEmbedding)
+register("sync_net", SyncNetConfig, SyncNet)

@@ -1,0 +1,133 @@
+"""``xmodal data talking``, ``xmodal study sync``, ``xmodal sync train`` and ``xmodal sync check``
+end to end on tiny data, including every refusal of ``sync check``."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from xmodal.cli import app
+from xmodal.media import write_mp4
+
+pytest.importorskip("cv2")
+runner = CliRunner()
+
+# Speaker 4 of this world has a light face that the Haar cascade finds in every frame.
+FACE_WORLD = dict(size=8, seed=0, speakers=20, resolution=128, min_words=12, max_words=14)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cli-sync") / "talk"
+    args = ["data", "talking", "--out", str(out), "--size", "12", "--speakers", "6"]
+    result = runner.invoke(app, [*args, "--resolution", "48", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "clips     12" in result.output and "test 2 (1 speakers)" in result.output
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_model(world) -> Path:
+    run = world.parent / "run"
+    args = ["sync", "train", str(world), "--out", str(run), "--steps", "2", "--run-windows", "8"]
+    result = runner.invoke(app, [*args, "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "wrote" in result.output and (run / "config.json").is_file()
+    return run
+
+
+@pytest.fixture(scope="module")
+def shifted_clip(tmp_path_factory) -> Path:
+    """A Haar-detectable talking clip whose audio leads the lips by 5 frames."""
+    from xmodal.data.talking import TalkingConfig, make_clip
+    from xmodal.evaluation.sync_check import shift_audio
+
+    clip = make_clip(TalkingConfig(**FACE_WORLD), 4)
+    path = tmp_path_factory.mktemp("cli-sync-clip") / "speaker.mp4"
+    write_mp4(path, clip["frames"], 25, shift_audio(clip["audio"], -5, 16000), 16000)
+    return path
+
+
+@pytest.mark.slow
+def test_study_sync_quick(world, tmp_path):
+    out = tmp_path / "report"
+    args = ["study", "sync", "--data", str(world), "--out", str(out), "--quick", "--seeds", "1"]
+    result = runner.invoke(app, [*args, "--steps", "2", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "| Multi-way matching |" in result.output and "| AVE-Net |" in result.output
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["objectives"]) == {"multiway", "syncnet", "avenet"}
+    assert results["config"]["steps"] == 2 and results["config"]["seeds"] == 1
+    assert (out / "report.md").is_file() and (out / "accuracy_vs_k.png").is_file()
+
+
+def test_sync_check_json_plot_fix(tiny_model, shifted_clip, tmp_path):
+    plot, fixed = tmp_path / "curve.png", tmp_path / "fixed.mp4"
+    args = ["sync", "check", str(shifted_clip), "--model", str(tiny_model), "--json"]
+    result = runner.invoke(app, [*args, "--plot", str(plot), "--fix", str(fixed)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["fps"] == 25 and report["offsets"] == list(range(-15, 16))
+    assert -15 <= report["offset_frames"] <= 15
+    assert report["offset_ms"] == pytest.approx(40 * report["offset_frames"])
+    assert report["confidence"] == pytest.approx(np.median(report["curve"]) - min(report["curve"]))
+    assert report["windows"] > 50 and report["model_data"] == "synthetic"
+    assert "not meaningful" in report["warnings"][0]
+    assert plot.stat().st_size > 1000 and fixed.stat().st_size > 1000
+
+    text = runner.invoke(app, ["sync", "check", str(shifted_clip), "--model", str(tiny_model)])
+    assert text.exit_code == 0, text.output
+    assert "offset " in text.stdout and "confidence" in text.stdout
+
+
+def _refusal(args: list[str]) -> str:
+    result = runner.invoke(app, ["sync", "check", *args])
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    return result.stderr
+
+
+def test_sync_check_refusals(tiny_model, shifted_clip, shared_media, tmp_path):
+    model = ["--model", str(tiny_model)]
+    assert "no face found" in _refusal([str(shared_media / "mx02_moviepy_fire2.mp4"), *model])
+    silent = tmp_path / "silent.mp4"
+    write_mp4(silent, np.zeros((50, 64, 64, 3), np.uint8), 25)
+    assert "no audio track" in _refusal([str(silent), *model])
+    short = tmp_path / "short.mp4"
+    write_mp4(short, np.zeros((20, 64, 64, 3), np.uint8), 25, np.zeros(12800, np.float32))
+    assert "too short" in _refusal([str(short), *model])
+    assert "no sync model here" in _refusal([str(shifted_clip), "--model", str(tmp_path)])
+    assert "no such file" in _refusal([str(tmp_path / "nope.mp4"), *model])
+
+
+def test_sync_train_on_a_folder_of_videos_and_install(shifted_clip, shared_media, tmp_path):
+    """A folder of plain videos goes through the Haar pipeline; unusable ones are listed."""
+    from xmodal.data.talking import TalkingConfig, make_clip
+
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    clip = make_clip(TalkingConfig(**FACE_WORLD), 4)
+    write_mp4(folder / "a.mp4", clip["frames"], 25, clip["audio"], 16000)
+    (folder / "fire.mp4").symlink_to(shared_media / "mx02_moviepy_fire2.mp4")
+    (folder / "notes.txt").write_text("not a video")
+    run, default = tmp_path / "run", tmp_path / "default-model"
+    args = ["sync", "train", str(folder), "--out", str(run), "--steps", "2", "--install"]
+    result = runner.invoke(app, [*args, "--no-progress"], env={"XMODAL_SYNC_MODEL": str(default)})
+    assert result.exit_code == 0, result.output
+    assert "1 clips, 0 for validation; 1 skipped" in result.stdout
+    assert "fire.mp4: no face found" in result.stderr
+    assert (default / "config.json").is_file()
+    config = json.loads((run / "config.json").read_text())
+    assert config["model"] == "sync_net" and config["extra"]["data"] == "folder"
+    # without --model, sync check uses the installed default
+    check = runner.invoke(
+        app, ["sync", "check", str(shifted_clip), "--json"], env={"XMODAL_SYNC_MODEL": str(default)}
+    )
+    assert check.exit_code == 0, check.output
+    report = json.loads(check.stdout)
+    assert report["model"] == str(default) and report["model_data"] == "folder"
+    assert report["warnings"] == []
