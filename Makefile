@@ -7,6 +7,8 @@ STAMP   := $(VENV)/.xmodal-installed
 TORCH   ?= torch==2.13.0
 DEMO_DIR ?= .cache/demo
 PYTEST_ARGS ?=
+CHROMIUM ?= /usr/bin/chromium
+SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup demo test bench lint format clean
 
@@ -22,7 +24,12 @@ setup: $(STAMP)  ## create .venv and install xmodal with every extra
 demo: setup  ## run the main job on built-in data
 	$(VENV)/bin/xmodal demo --out $(DEMO_DIR)
 
-test: setup  ## run the whole test suite
+# Debian's Chromium for the end-to-end browser test (Playwright drives it; never `playwright install`).
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+
+test: setup $(CHROMIUM)  ## run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: setup  ## run every benchmark (prints ratios against a baseline measured in the same run)

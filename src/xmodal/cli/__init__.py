@@ -10,9 +10,13 @@ import typer
 
 from xmodal.cli import data as _data
 from xmodal.cli import demo as _demo
+from xmodal.cli import eval as _eval
 from xmodal.cli import features as _features
+from xmodal.cli import library as _library
+from xmodal.cli import serve as _serve
 from xmodal.cli import study as _study
 from xmodal.cli import sync as _sync
+from xmodal.cli import train as _train
 
 app = typer.Typer(
     name="xmodal",
@@ -27,6 +31,10 @@ app = typer.Typer(
 app.add_typer(_data.app, name="data")
 app.command("demo")(_demo.demo)
 app.add_typer(_features.app, name="features")
+app.add_typer(_library.app, name="library")
+app.command("serve")(_serve.serve)
+app.add_typer(_train.app, name="train")
+app.add_typer(_eval.app, name="eval")
 app.add_typer(_sync.app, name="sync")
 app.add_typer(_study.app, name="study")
 

@@ -91,3 +91,30 @@ def talking(
         config = TalkingConfig(size=size, seed=seed, speakers=speakers, resolution=resolution)
         generate(out, config, workers=workers, progress=progress)
         typer.echo(f"wrote {out}\n{format_summary(summarize(out))}")
+
+
+@app.command("folder")
+def folder(
+    src: Path = typer.Argument(..., help="Folder of your media (videos, recordings, captions)."),
+    out: Path = typer.Option(..., "--out", help="Dataset directory to write (no media copied)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the random train/val/test split."),
+    val: float = typer.Option(0.1, "--val", min=0.0, max=1.0, help="Fraction of clips in val."),
+    test: float = typer.Option(0.1, "--test", min=0.0, max=1.0, help="Fraction in test."),
+    recursive: bool = typer.Option(
+        True, "--recursive/--no-recursive", help="Also look in sub-folders."
+    ),
+) -> None:
+    """Turn a folder of your own paired media into a dataset (manifest.jsonl + dataset.json).
+
+    Pairs: a video with its sound track (video + audio); a recording with a transcript or
+    caption file of the same name, .txt/.srt/.vtt (audio + text); a video with a caption file
+    (video + text, + audio if it has sound). Files with a single modality are listed as skipped.
+
+    The manifest points at the original files; split is random train/val/test by --seed.
+    """
+    from xmodal.data.folder import FolderConfig, build_folder_dataset, format_folder_summary
+
+    with user_errors(NotADirectoryError):
+        config = FolderConfig(seed=seed, fractions=(1.0 - val - test, val, test))
+        build_folder_dataset(src, out, config)
+        typer.echo(f"wrote {out}\n{format_folder_summary(out)}")

@@ -23,7 +23,9 @@ from xmodal.types import Modality
 
 def _load_sentence_transformer(name: str, local_only: bool) -> Any:
     from sentence_transformers import SentenceTransformer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar on every CLI command
     return SentenceTransformer(name, device="cpu", local_files_only=local_only)
 
 

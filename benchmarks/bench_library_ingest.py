@@ -1,0 +1,163 @@
+"""Benchmark library ingest against decoding alone (target: ingest >= 50% of decode-only
+throughput, i.e. ingest takes at most twice as long as decoding the same files).
+
+Measures, in one run on this machine:
+
+1. **decode-only**: every file decoded fully at its native rate and size
+   (``xmodal.media.read_video`` + ``read_audio`` at 16 kHz);
+2. **ingest**: ``Library.add`` of the same files into a fresh library: probe, hash, frames
+   sampled per 5 s segment + EfficientNet-Lite0, log-mel, speech recognition (pocketsphinx),
+   MiniLM of the transcripts, atomic store writes;
+3. **ingest without speech recognition** (``transcribe=False``), to show ASR's share.
+
+Both runs use the same worker count. Encoders, the recogniser and the store are warmed up on
+a throw-away file first (model loading is a one-time cost, not throughput); with
+``--workers > 1`` worker start-up is included. The files are synthetic but shaped like a
+phone's: H.264 + AAC at ``--width`` x ``--height`` (1080p by default) and ``--fps``, with
+real speech (the LibriVox and LJ Speech recordings of ``../shared/media``) over the whole
+length, the worst case for speech recognition. Ingest decodes every frame too (H.264 needs
+it) but converts to RGB only the few it samples, which is why it can beat decode-only.
+
+Wall and process CPU time are both reported (on a shared machine other processes inflate wall
+time); the ratio is decode-only time / ingest time.
+
+Usage:
+    python benchmarks/bench_library_ingest.py [--files 3] [--seconds 8] [--workers 1]
+        [--width 1920 --height 1080 --fps 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+TARGET_RATIO = 0.5
+SR = 16000
+MEDIA = Path(os.environ.get("XMODAL_TEST_MEDIA", Path(__file__).resolve().parents[2] / "shared"
+                            / "media"))  # fmt: skip
+
+
+def make_files(out: Path, n: int, seconds: float, size: tuple[int, int], fps: int) -> list[Path]:
+    """``n`` MP4s of moving shapes over a gradient with real speech (or tones without media)."""
+    import cv2
+
+    from xmodal.media import read_audio, write_mp4
+
+    speech = [MEDIA / f for f in ("sp01_librivox_sas_0870.wav", "sp05_ljspeech_LJ001-0001.wav")]
+    if all(p.is_file() for p in speech):
+        voice = np.concatenate([read_audio(p, SR) for p in speech])
+    else:  # no shared media: a warbling tone (ASR then finds little)
+        t = np.arange(int(20 * SR)) / SR
+        voice = (0.3 * np.sin(2 * np.pi * (220 + 40 * np.sin(3 * t)) * t)).astype(np.float32)
+    h, w = size
+    files = []
+    rng = np.random.default_rng(0)
+    for i in range(n):
+        frames = np.empty((int(seconds * fps), h, w, 3), np.uint8)
+        base = np.linspace(0, 255, w, dtype=np.float32)[None, :, None] * np.ones((h, 1, 3))
+        base = (base * rng.uniform(0.3, 1.0, 3)).astype(np.uint8)
+        for k in range(len(frames)):
+            img = base.copy()
+            x = int((k * 7 + i * 50) % w)
+            cv2.circle(img, (x, h // 2), h // 6, (255, 255 - 20 * i % 255, 40), -1)
+            cv2.rectangle(img, (w - x, h // 4), (w - x + w // 8, h // 2), (30, 200, 90), -1)
+            frames[k] = img
+        reps = int(np.ceil(seconds * SR / len(voice)))
+        audio = np.roll(np.tile(voice, reps), i * SR)[: int(seconds * SR)]
+        path = out / f"clip-{i:03d}.mp4"
+        write_mp4(path, frames, fps, audio, SR)
+        files.append(path)
+    return files
+
+
+def _decode(path: str) -> int:
+    from xmodal.media import read_audio, read_video
+
+    return len(read_video(path)) + len(read_audio(path, SR))
+
+
+def decode_only(files: list[Path], workers: int) -> None:
+    if workers <= 1:
+        for f in files:
+            _decode(str(f))
+        return
+    import multiprocessing
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        list(pool.map(_decode, [str(f) for f in files]))
+
+
+def _cpu() -> float:
+    """CPU seconds of this process and its finished children."""
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def timed(fn, *args) -> tuple[float, float]:
+    w0, c0 = time.perf_counter(), _cpu()
+    fn(*args)
+    return time.perf_counter() - w0, _cpu() - c0
+
+
+def ingest(files: list[Path], lib_dir: Path, workers: int, transcribe: bool) -> None:
+    from xmodal.library.ingest import IngestConfig
+    from xmodal.library.library import Library
+
+    with Library.open(lib_dir, config=IngestConfig(transcribe=transcribe)) as lib:
+        report = lib.add(files, workers=workers, progress=False)
+    if report.failed or len(report.added) != len(files):
+        raise RuntimeError(f"ingest failed: {report.failed}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--files", type=int, default=3, help="files to ingest")
+    parser.add_argument("--seconds", type=float, default=8.0, help="length of each file")
+    parser.add_argument("--width", type=int, default=1920, help="frame width (a phone's 1080p)")
+    parser.add_argument("--height", type=int, default=1080)
+    parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--workers", type=int, default=1, help="processes for both runs")
+    args = parser.parse_args()
+
+    import torch
+
+    if args.workers <= 1:
+        torch.set_num_threads(1)  # one core per file, as each pool worker does
+    tmp = Path(tempfile.mkdtemp(prefix="bench-ingest-"))
+    try:
+        files = make_files(tmp / "media", args.files, args.seconds, (args.height, args.width),
+                           args.fps)  # fmt: skip
+        warm = make_files(tmp / "warm", 1, 2.0, (args.height, args.width), args.fps)
+        ingest(warm, tmp / "warm-lib", 1, True)  # loads encoders, recogniser, store code
+        decode_only(warm, 1)
+
+        media_s = args.files * args.seconds
+        dec = timed(decode_only, files, args.workers)
+        full = timed(ingest, files, tmp / "lib", args.workers, True)
+        no_asr = timed(ingest, files, tmp / "lib-no-asr", args.workers, False)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+    print(f"{args.files} files x {args.seconds:g} s, {args.width}x{args.height} @ {args.fps} fps "
+          f"+ speech, {args.workers} worker(s)")  # fmt: skip
+    print(f"{'run':<32}{'wall s':>9}{'cpu s':>9}{'media s/s':>11}{'ratio':>8}")
+    for name, (wall, cpu) in (("decode only (read_video+audio)", dec), ("ingest", full),
+                              ("ingest, no speech recognition", no_asr)):  # fmt: skip
+        ratio = dec[0] / wall
+        print(f"{name:<32}{wall:>9.2f}{cpu:>9.2f}{media_s / wall:>11.1f}{ratio:>8.2f}")
+    ratio = dec[0] / full[0]
+    verdict = "meets" if ratio >= TARGET_RATIO else "misses"
+    print(f"ingest throughput = {ratio:.2f} x decode-only ({verdict} the target >= {TARGET_RATIO})")
+
+
+if __name__ == "__main__":
+    main()

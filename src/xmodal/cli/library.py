@@ -1,0 +1,323 @@
+"""``xmodal library``: ingest videos, recordings and notes; search any modality with any other.
+
+The library lives in ``~/.local/share/xmodal/library`` (LanceDB) unless ``--library DIR`` or a
+PostgreSQL URL (``--db URL`` or ``XMODAL_DATABASE_URL``) says otherwise.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from xmodal.cli._common import user_errors
+
+app = typer.Typer(
+    help="The memory library: ingest videos, recordings and notes; search them with text, "
+    "an image, a recording or a video.",
+    no_args_is_help=True,
+)
+
+_LIBRARY_HELP = "Library directory (LanceDB; default ~/.local/share/xmodal/library)."
+_DB_HELP = "PostgreSQL URL (pgvector), e.g. postgresql://user@host/db; or XMODAL_DATABASE_URL."
+
+
+def _library_option() -> Any:
+    return typer.Option(None, "--library", help=_LIBRARY_HELP)
+
+
+def _db_option() -> Any:
+    return typer.Option(None, "--db", help=_DB_HELP)
+
+
+def _open(library: Path | None, db: str | None, *, create: bool = False, **kwargs: Any) -> Any:
+    from xmodal.library.library import Library
+
+    lib = Library.open(library, db, create=create, **kwargs)
+    for warning in lib.warnings:
+        typer.echo(f"warning: {warning}", err=True)
+    return lib
+
+
+def _errors() -> Any:
+    from xmodal.features.base import EncoderUnavailable
+    from xmodal.library.store import LibraryError
+
+    return user_errors(LibraryError, EncoderUnavailable, ImportError)
+
+
+def _print_report(report: Any, verbose: bool = False) -> None:
+    for path, reason in report.failed:
+        typer.echo(f"failed: {path}: {reason}", err=True)
+    if verbose:
+        for name in ("added", "updated", "moved"):
+            for path in getattr(report, name):
+                typer.echo(f"{name}: {path}")
+        for path, same in report.duplicates:
+            typer.echo(f"duplicate: {path} (same content as {same})")
+    typer.echo(report.summary())
+
+
+@app.command("add")
+def add(
+    paths: list[Path] = typer.Argument(..., help="Files and folders (folders are recursive)."),
+    library: Path | None = _library_option(),
+    db: str | None = _db_option(),
+    model: Path | None = typer.Option(
+        None, "--model", help="Joint space run directory to embed with (a new library)."
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="Worker processes (default: every core)."
+    ),
+    segment: float = typer.Option(5.0, "--segment", min=0.5, help="Segment length (s)."),
+    transcribe: bool = typer.Option(
+        True, "--transcribe/--no-transcribe", help="Transcribe speech (pocketsphinx)."
+    ),
+    watch: bool = typer.Option(
+        False, "--watch", help="Then keep following the folders for new and changed files."
+    ),
+    interval: float = typer.Option(2.0, "--interval", min=0.1, help="Seconds between polls."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="List every file's outcome."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Ingest video, audio and .txt/.md notes into the library.
+
+    Unchanged files are skipped, moved or renamed files only get their path updated (found by
+    content hash), changed files are re-embedded. A corrupt or unsupported file is reported
+    (path and reason) and skipped. An interrupted run resumes where it stopped.
+
+    Exit code: 0 when something was ingested or already there, 1 when every file failed.
+
+    Example: xmodal library add ~/Videos ~/notes --watch
+    """
+    from xmodal.library.ingest import IngestConfig
+
+    with _errors():
+        config = IngestConfig(segment_seconds=segment, transcribe=transcribe)
+        lib = _open(library, db, create=True, model=model, config=config)
+        with lib:
+            report = lib.add(paths, workers=workers, progress=progress)
+            _print_report(report, verbose)
+            if not watch:
+                if not report.ok:
+                    raise typer.Exit(code=1)
+                return
+            _watch(lib, paths, interval, workers, verbose)
+
+
+def _watch(lib: Any, paths: list[Path], interval: float, workers: int | None, verbose: bool):
+    from xmodal.library.watch import watch
+
+    folders = ", ".join(str(p) for p in paths)
+    typer.echo(f"watching {folders} every {interval:g} s (Ctrl-C to stop)")
+
+    def on_report(ready: list[Path], report: Any) -> None:
+        _print_report(report, verbose)
+
+    try:
+        watch(lib, paths, interval=interval, on_report=on_report, workers=workers)
+    except KeyboardInterrupt:
+        typer.echo("stopped watching")
+
+
+def _clock(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m:02d}:{s:02d}"
+
+
+@app.command("search")
+def search(
+    query: str = typer.Argument(
+        ..., help="Words to search for, or a path to an image, recording, video or note."
+    ),
+    library: Path | None = _library_option(),
+    db: str | None = _db_option(),
+    modality: str | None = typer.Option(
+        None, "--modality", "-m", help="Only these modalities, e.g. video,audio."
+    ),
+    since: str | None = typer.Option(None, "--since", help="Created on/after YYYY-MM-DD."),
+    until: str | None = typer.Option(None, "--until", help="Created on/before YYYY-MM-DD."),
+    path: str | None = typer.Option(
+        None, "--path", help="Only files matching this glob (or inside this folder)."
+    ),
+    k: int = typer.Option(10, "-k", "--top", min=1, help="Number of results."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON list of results."),
+    model: Path | None = typer.Option(
+        None, "--model", help="The library's joint space run directory, if not registered."
+    ),
+) -> None:
+    """Search the library across modalities (hybrid: vectors fused with full text).
+
+    A text query finds notes, transcripts and (with a joint space) video and sound; an image
+    finds the videos it looks like; a recording finds what was said in it and sounds like it;
+    a video finds similar video.
+
+    Example: xmodal library search "birthday cake" --modality video --since 2024-01-01
+    """
+    from rich.console import Console
+
+    with _errors(), _open(library, db, model=model) as lib:
+        results = lib.search(
+            query, modalities=modality, since=since, until=until, path_glob=path, k=k
+        )
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
+        return
+    if not results:
+        typer.echo("no results")
+        return
+    table = results_table(results)
+    console = Console()
+    if not console.is_terminal:  # piped: one line per result, whatever its length
+        needed = 60 + max(len(r.path) for r in results) + max(len(r.text[:80]) for r in results)
+        console = Console(width=max(120, needed))
+    console.print(table)
+
+
+def results_table(results: list[Any], title: str | None = None) -> Any:
+    """A rich table of search results: rank, score, modality, path, time range, lists, text."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    for col, justify in (("#", "right"), ("score", "right"), ("modality", "left"),
+                         ("path", "left"), ("time", "left"), ("matched by", "left"),
+                         ("text", "left")):  # fmt: skip
+        table.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for r in results:
+        span = f"{_clock(r.start)}–{_clock(r.end)}" if r.start is not None else ""
+        snippet = r.text if len(r.text) <= 80 else r.text[:79] + "…"
+        table.add_row(str(r.rank), f"{r.score:.4f}", r.modality.value, r.path, span,
+                      ",".join(r.matched_by), snippet)  # fmt: skip
+    return table
+
+
+@app.command("stats")
+def stats(
+    library: Path | None = _library_option(),
+    db: str | None = _db_option(),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Counts, durations, embedding spaces and size of the library."""
+    with _errors(), _open(library, db) as lib:
+        info = lib.stats()
+    if as_json:
+        typer.echo(json.dumps(info, indent=2))
+        return
+    mods = ", ".join(f"{n} {m}" for m, n in info["entries_by_modality"].items())
+    size = info.get("size_bytes")
+    lines = [
+        f"library: {info['location']} ({info['backend']}, schema {info['schema_version']})",
+        f"entries: {info['entries']} ({mods}); segments: {info['segments']}; "
+        f"media: {info['duration_s'] / 60:.1f} min",
+        "spaces: "
+        + ", ".join(
+            f"{s} ({w}-d, {info['vectors'].get(s, 0)} vectors)" for s, w in info["spaces"].items()
+        ),
+        f"joint model: {info['joint_model'] or 'none (xmodal library train)'}",
+    ]
+    if size is not None:
+        lines.append(f"size: {size / 1e6:.1f} MB")
+    typer.echo("\n".join(lines))
+
+
+@app.command("remove")
+def remove(
+    targets: list[str] = typer.Argument(
+        ..., help="Entry ids (or unique prefixes), file paths, or folders."
+    ),
+    library: Path | None = _library_option(),
+    db: str | None = _db_option(),
+) -> None:
+    """Remove entries from the library (the files themselves are not touched)."""
+    with _errors(), _open(library, db) as lib:
+        for target in targets:
+            for entry in lib.remove(target):
+                typer.echo(f"removed {entry.id[:12]} {entry.path}")
+
+
+@app.command("reindex")
+def reindex(
+    library: Path | None = _library_option(),
+    db: str | None = _db_option(),
+    model: Path | None = typer.Option(
+        None, "--model", help="Re-embed with this joint space run directory."
+    ),
+    frozen_only: bool = typer.Option(
+        False, "--frozen-only", help="Drop the joint space (frozen encoders only)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Re-embed every entry."),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="Worker processes."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+) -> None:
+    """Re-embed the library (after changing the model; finishes an interrupted reindex).
+
+    Transcripts and segments are kept; only vectors are recomputed.
+    """
+    with _errors(), _open(library, db, model=model) as lib:
+        report = lib.reindex(model, frozen_only=frozen_only, force=force, workers=workers,
+                             progress=progress)  # fmt: skip
+    _print_report(report)
+
+
+@app.command("export")
+def export(
+    out: str = typer.Argument(..., help="Output JSON-lines file ('-' for stdout)."),
+    library: Path | None = _library_option(),
+    db: str | None = _db_option(),
+    vectors: bool = typer.Option(False, "--vectors", help="Include every segment's vectors."),
+) -> None:
+    """Export every entry with its segments and transcripts as JSON lines."""
+    from xmodal.library.library import export_row
+
+    with _errors(), _open(library, db) as lib:
+        if out == "-":
+            for entry in lib.entries():
+                row = export_row(entry, lib.store.segments(entry.id), vectors)
+                sys.stdout.write(json.dumps(row) + "\n")
+            return
+        n = lib.export(out, vectors=vectors)
+    typer.echo(f"exported {n} entries to {out}")
+
+
+@app.command("train")
+def train(
+    library: Path | None = _library_option(),
+    db: str | None = _db_option(),
+    out: Path | None = typer.Option(
+        None, "--out", help="Dataset + run directory (default ~/.local/share/xmodal/models/...)."
+    ),
+    config: Path | None = typer.Option(
+        None, "--config", help="JointTrainConfig YAML (default: built-in settings)."
+    ),
+    steps: int | None = typer.Option(None, "--steps", min=1, help="Optimiser steps."),
+    batch_size: int | None = typer.Option(None, "--batch-size", min=2, help="Clips per step."),
+    reindex_after: bool = typer.Option(
+        True, "--reindex/--no-reindex", help="Re-embed the library with the trained space."
+    ),
+    workers: int | None = typer.Option(None, "--workers", min=1, help="Reindex workers."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+) -> None:
+    """Train the joint embedding on the library's own videos, sound and transcripts, then
+    reindex: the library's own unified vector space.
+
+    Example: xmodal library train --steps 1000
+    """
+    import dataclasses
+
+    from xmodal.config import ConfigError, load_yaml
+    from xmodal.pipelines.joint import JointTrainConfig
+
+    with _errors(), user_errors(ConfigError), _open(library, db) as lib:
+        cfg = load_yaml(JointTrainConfig, config) if config is not None else None
+        if steps is not None or batch_size is not None:
+            cfg = cfg or JointTrainConfig()
+            changes = {"max_steps": steps, "batch_size": batch_size}
+            changes = {k: v for k, v in changes.items() if v is not None}
+            cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **changes))
+        run = lib.train(out, cfg, progress=progress, workers=workers, reindex=reindex_after)
+    typer.echo(f"joint space trained: {run}")

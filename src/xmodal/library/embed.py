@@ -1,0 +1,677 @@
+"""How a file becomes segments and vectors: the frozen encoders, the joint space, the windows.
+
+A video or recording is cut into windows of ``segment_seconds`` (a tail shorter than
+``min_tail_seconds`` joins the window before it) and decoded in chunks of ``chunk_seconds`` so
+memory stays bounded on long files. Per window:
+
+* ``video-frozen``: the frozen video encoder (EfficientNet-Lite0) on ``frames_per_segment``
+  frames sampled at the centres of equal sub-spans, mean-pooled, L2-normalised;
+* ``audio-frozen``: per-band mean and standard deviation of the log-mel spectrogram, centred
+  across bands and L2-normalised (the recording's spectral shape);
+* the **transcript** (pocketsphinx, once per chunk; each word goes to the window holding its
+  midpoint) as the segment's text, searched by full text, and ``text-frozen`` (MiniLM) of it;
+* ``joint`` (when the library has a trained joint space): the mean of the window's video, audio
+  and transcript embeddings in the joint space, L2-normalised.
+
+A note is one segment, or several (paragraphs packed up to ``note_chunk_chars``) when long; it
+gets ``text-frozen`` and ``joint`` (text) vectors. YAML front matter (a leading ``---`` block)
+may give ``date:`` (the entry's created time) and ``tags:``.
+
+The library's model id names the encoders and the joint model (:meth:`Embedder.model_id`), so
+a library is always searched and extended with the encoders it was built with.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from xmodal.library.store import Entry, LibraryError, LibraryMeta, Segment
+from xmodal.types import Modality
+
+if TYPE_CHECKING:
+    from xmodal.features.base import Encoder
+    from xmodal.pipelines.joint import JointSpace
+
+
+NOTE_SUFFIXES: tuple[str, ...] = (".txt", ".md", ".markdown")
+VIDEO_SPACE, AUDIO_SPACE, TEXT_SPACE, JOINT_SPACE = (
+    "video-frozen", "audio-frozen", "text-frozen", "joint",
+)  # fmt: skip
+PRIMARY_SPACE: dict[Modality, str] = {
+    Modality.VIDEO: VIDEO_SPACE, Modality.AUDIO: AUDIO_SPACE, Modality.TEXT: TEXT_SPACE,
+}  # fmt: skip
+MODEL_PREFIX = "xmodal-library/1"
+_SILENCE = 1e-3  # peak amplitude below which a chunk is not sent to speech recognition
+
+
+def _media_suffixes() -> tuple[str, ...]:
+    from xmodal.data.folder import AUDIO_EXTENSIONS, VIDEO_EXTENSIONS
+
+    return tuple(VIDEO_EXTENSIONS) + tuple(AUDIO_EXTENSIONS)
+
+
+MEDIA_SUFFIXES: tuple[str, ...] = _media_suffixes()
+
+
+@dataclass
+class IngestConfig:
+    """How files become segments and vectors.
+
+    The encoder names are part of the library's model id (changing them needs a reindex);
+    the other fields may differ between runs.
+    """
+
+    segment_seconds: float = 5.0  # window length of audio/video segments
+    min_tail_seconds: float = 0.5  # a last window shorter than this joins the one before
+    frames_per_segment: int = 4  # frames sampled per window for the video vector
+    frame_short_side: int = 256  # decode frames with at most this shorter side (encoder crops)
+    chunk_seconds: float = 60.0  # decode + transcribe this much media at a time (memory bound)
+    transcribe: bool = True  # speech recognition (pocketsphinx) of audio tracks
+    note_chunk_chars: int = 1500  # notes longer than this are split at paragraphs
+    video_encoder: str = "efficientnet-lite0"  # frozen per-frame encoder (xmodal.features name)
+    text_encoder: str = "minilm"  # frozen sentence encoder
+    audio_encoder: str | None = "logmel"  # frozen audio encoder for "audio-frozen" (None: off)
+    commit_every: int = 32  # entries per store commit
+    commit_seconds: float = 5.0  # ... or commit what is ready after this many seconds
+
+    def __post_init__(self) -> None:
+        if not self.segment_seconds > 0:
+            raise ValueError(f"segment_seconds must be > 0, got {self.segment_seconds}")
+        if not 0 <= self.min_tail_seconds < self.segment_seconds:
+            raise ValueError("min_tail_seconds must be in [0, segment_seconds)")
+        if self.frames_per_segment < 1:
+            raise ValueError(f"frames_per_segment must be >= 1, got {self.frames_per_segment}")
+        if self.frame_short_side < 32:
+            raise ValueError(f"frame_short_side must be >= 32, got {self.frame_short_side}")
+        if self.chunk_seconds < self.segment_seconds:
+            raise ValueError("chunk_seconds must be >= segment_seconds")
+        if self.note_chunk_chars < 100:
+            raise ValueError(f"note_chunk_chars must be >= 100, got {self.note_chunk_chars}")
+        if self.commit_every < 1 or self.commit_seconds < 0:
+            raise ValueError("commit_every must be >= 1 and commit_seconds >= 0")
+
+
+# ----------------------------------------------------------------------------- the embedder
+
+
+def _unit(x: np.ndarray) -> np.ndarray:
+    """L2-normalise the last axis (zero rows stay zero)."""
+    x = np.asarray(x, dtype=np.float32)
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return (x / np.maximum(norm, 1e-12)).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=16)
+def shared_encoder(name: str) -> Encoder:
+    """One encoder per name and process, so every library opened here shares loaded weights
+    (they load on first use)."""
+    from xmodal import features
+
+    return features.get(name)
+
+
+def parse_model_id(model_id: str) -> tuple[dict[str, str | None], str | None]:
+    """Split a library model id into encoder names per role and the joint model id.
+
+    Args:
+        model_id: as written by :meth:`Embedder.model_id`, e.g.
+            ``"xmodal-library/1;video=efficientnet-lite0(efficientnet-lite0-224);text=minilm
+            (minilm-l6-v2);audio=logmel(...);joint=joint-0123456789ab"``.
+
+    Returns:
+        ``({"video": name, "text": name, "audio": name or None}, joint id or None)``.
+
+    Raises:
+        LibraryError: not an id written by this module.
+    """
+    parts = model_id.split(";")
+    if parts[0] != MODEL_PREFIX:
+        raise LibraryError(
+            f"the library's model id {model_id!r} was not written by xmodal's library ingest "
+            f"({MODEL_PREFIX}); run `xmodal library reindex` to re-embed it"
+        )
+    values = dict(p.partition("=")[::2] for p in parts[1:])
+    names: dict[str, str | None] = {}
+    for role in ("video", "text", "audio"):
+        raw = values.get(role, "none")
+        names[role] = None if raw == "none" else re.sub(r"\([^()]*\)$", "", raw)
+    joint = values.get("joint", "none")
+    return names, (None if joint == "none" else joint)
+
+
+class Embedder:
+    """Frozen encoders (+ an optional joint space) that turn files and queries into vectors.
+
+    Encoders load lazily on first use. One embedder is used from one thread at a time.
+
+    Args:
+        config: encoder names and segmentation settings.
+        joint: a loaded joint space, or its run directory, or None.
+    """
+
+    def __init__(self, config: IngestConfig, joint: JointSpace | str | os.PathLike | None = None):
+        self.config = config
+        self.video: Encoder = shared_encoder(config.video_encoder)
+        self.text: Encoder = shared_encoder(config.text_encoder)
+        self.audio: Encoder | None = (
+            shared_encoder(config.audio_encoder) if config.audio_encoder else None
+        )
+        for enc, m in ((self.video, Modality.VIDEO), (self.text, Modality.TEXT),
+                       (self.audio, Modality.AUDIO)):  # fmt: skip
+            if enc is not None and enc.modality is not m:
+                raise ValueError(f"encoder {enc.id!r} reads {enc.modality}, not {m}")
+        if joint is None or not isinstance(joint, str | os.PathLike):
+            self._joint, self.joint_dir = joint, None
+        else:
+            self._joint, self.joint_dir = None, Path(joint)
+
+    # ------------------------------------------------------------------ identity
+
+    @property
+    def joint(self) -> JointSpace | None:
+        """The joint space (loaded on first use), or None."""
+        if self._joint is None and self.joint_dir is not None:
+            from xmodal.pipelines.joint import JointSpace
+
+            self._joint = JointSpace.load(self.joint_dir)
+        return self._joint
+
+    @property
+    def has_joint(self) -> bool:
+        return self._joint is not None or self.joint_dir is not None
+
+    def model_id(self) -> str:
+        """``xmodal-library/1;video=NAME(ID);text=NAME(ID);audio=NAME(ID)|none;joint=ID|none``."""
+        c = self.config
+        parts = [
+            MODEL_PREFIX,
+            f"video={c.video_encoder}({self.video.id})",
+            f"text={c.text_encoder}({self.text.id})",
+            f"audio={c.audio_encoder}({self.audio.id})" if self.audio else "audio=none",
+            f"joint={self.joint.model_id}" if self.has_joint else "joint=none",  # type: ignore[union-attr]
+        ]
+        return ";".join(parts)
+
+    def spaces(self) -> dict[str, int]:
+        """Embedding space name -> width."""
+        spaces = {VIDEO_SPACE: self.video.dim, TEXT_SPACE: self.text.dim}
+        if self.audio is not None:
+            spaces[AUDIO_SPACE] = 2 * self.audio.dim
+        if self.has_joint:
+            spaces[JOINT_SPACE] = self.joint.width  # type: ignore[union-attr]
+        return spaces
+
+    def meta(self) -> LibraryMeta:
+        """The library meta these vectors belong to."""
+        return LibraryMeta(model_id=self.model_id(), spaces=self.spaces())
+
+    def required_spaces(self, modality: Modality) -> set[str]:
+        """Spaces at least one segment of a fully embedded entry of ``modality`` has."""
+        primary = PRIMARY_SPACE[modality]
+        if primary == AUDIO_SPACE and self.audio is None:
+            primary = TEXT_SPACE
+        return {primary} | ({JOINT_SPACE} if self.has_joint else set())
+
+    # ------------------------------------------------------------------ primitives
+
+    def frame_features(self, clips: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Per-frame features of several frame stacks: ``B x (T_i, H, W, 3)`` -> ``(T_i, D)``."""
+        if not clips:
+            return []
+        self.video.load()
+        return list(self.video.extract_batch(list(clips)))
+
+    def audio_features(self, wave: np.ndarray) -> np.ndarray:
+        """Frozen audio features ``(T, D)`` of a 16 kHz waveform (the audio encoder's rate)."""
+        assert self.audio is not None
+        return self.audio.extract(np.asarray(wave, np.float32))
+
+    @staticmethod
+    def audio_vector(feats: np.ndarray) -> np.ndarray:
+        """``(T, D)`` log-mel -> ``(2D,)`` unit vector: per-band mean and std, band-centred."""
+        v = np.concatenate([feats.mean(axis=0), feats.std(axis=0)])  # (2D,)
+        return _unit(v - v.mean())
+
+    def joint_vectors(
+        self,
+        video: Sequence[np.ndarray | None],
+        audio: Sequence[np.ndarray | None],
+        text: Sequence[np.ndarray | None],
+        frames: Sequence[np.ndarray | None] | None = None,
+    ) -> list[np.ndarray | None]:
+        """Fused joint vectors of segments (mean of their modality embeddings, unit norm).
+
+        Args:
+            video: per segment, frozen per-frame features ``(T, Dv)`` of ``self.video`` or None.
+            audio: per segment, frozen audio features ``(T, Da)`` of ``self.audio`` or None.
+            text: per segment, ``(Dt,)`` features of ``self.text`` or None.
+            frames: per segment, the frames themselves (needed when the joint space's video
+                encoder differs from ``self.video``).
+
+        Returns:
+            Per segment, a ``(E,)`` unit vector, or None when it has no modality the space has.
+        """
+        space = self.joint
+        assert space is not None
+        n = len(video)
+        sums = [np.zeros(space.width, np.float32) for _ in range(n)]
+        counts = [0] * n
+        inputs: dict[Modality, list[tuple[int, np.ndarray]]] = {m: [] for m in Modality}
+        for m, items, mine in ((Modality.VIDEO, video, self.video),
+                               (Modality.AUDIO, audio, self.audio),
+                               (Modality.TEXT, text, self.text)):  # fmt: skip
+            enc = space.encoders.get(m)
+            if enc is None:
+                continue
+            for i, x in enumerate(items):
+                if x is None:
+                    continue
+                if mine is not None and enc.id == mine.id:
+                    inputs[m].append((i, x))
+                elif m is Modality.VIDEO and frames is not None and frames[i] is not None:
+                    inputs[m].append((i, enc.extract(frames[i])))
+                elif m is Modality.TEXT:
+                    continue  # a text encoder mismatch is handled by the caller (raw text)
+        for m, pairs in inputs.items():
+            if not pairs:
+                continue
+            emb = space.encode_features(m, [x for _, x in pairs])  # (b, E)
+            for (i, _), e in zip(pairs, emb, strict=True):
+                sums[i] += e
+                counts[i] += 1
+        return [_unit(s) if c else None for s, c in zip(sums, counts, strict=True)]
+
+    # ------------------------------------------------------------------ whole files
+
+    def frame_size(self, width: int, height: int) -> tuple[int, int] | None:
+        """Decode size ``(H, W)`` with the shorter side at most ``frame_short_side``."""
+        short = min(width, height)
+        if short <= self.config.frame_short_side or short == 0:
+            return None
+        scale = self.config.frame_short_side / short
+        return max(1, round(height * scale)), max(1, round(width * scale))
+
+    def embed_media(
+        self,
+        path: Path,
+        entry_id: str,
+        spans: Sequence[tuple[float, float]] | None = None,
+        texts: Sequence[str] | None = None,
+    ) -> tuple[Entry, list[Segment]]:
+        """Embed a video or audio file.
+
+        Args:
+            path: the file.
+            entry_id: its content hash.
+            spans: keep these segment ``(start, end)`` (reindex); None cuts new windows.
+            texts: the segments' stored transcripts (with ``spans``); no recognition then.
+
+        Returns:
+            The entry and its segments with vectors.
+
+        Raises:
+            MediaError: a corrupt, truncated or unsupported file.
+        """
+        from xmodal.media import MediaError, probe
+
+        info = probe(path)
+        cfg = self.config
+        if spans is None:
+            duration = info.duration
+            if duration is None or duration <= 0:
+                duration = max(
+                    (s.duration or 0.0) for s in (info.video, info.audio) if s is not None
+                )
+            if not duration or duration <= 0:
+                raise MediaError(path, "the file has no duration (no decodable frames/samples)")
+            spans = windows(duration, cfg.segment_seconds, cfg.min_tail_seconds)
+        spans = [(float(a), float(b)) for a, b in spans]
+        modality = Modality.VIDEO if info.has_video else Modality.AUDIO
+        n = len(spans)
+        frames: list[np.ndarray | None] = [None] * n
+        vfeats: list[np.ndarray | None] = [None] * n
+        afeats: list[np.ndarray | None] = [None] * n
+        seg_texts = list(texts) if texts is not None else [""] * n
+        words_all: list[str] = []
+        per_chunk = max(1, int(cfg.chunk_seconds // cfg.segment_seconds))
+        for c in range(0, n, per_chunk):
+            idx = list(range(c, min(n, c + per_chunk)))
+            c0, c1 = spans[idx[0]][0], spans[idx[-1]][1]
+            if info.has_video:
+                self._chunk_frames(path, info, spans, idx, frames)
+            if info.has_audio:
+                words = self._chunk_audio(path, spans, idx, afeats, seg_texts, c0, c1,
+                                          transcribe=texts is None)  # fmt: skip
+                words_all += words
+        have = [i for i in range(n) if frames[i] is not None]
+        for i, f in zip(have, self.frame_features([frames[i] for i in have]), strict=True):
+            vfeats[i] = f
+        if modality is Modality.VIDEO and not have:
+            raise MediaError(path, "no decodable video frames")
+        segments = self._segments(entry_id, spans, seg_texts, frames, vfeats, afeats)
+        stat = path.stat()
+        entry = Entry(
+            id=entry_id,
+            path=str(path),
+            modality=modality,
+            created=stat.st_mtime,
+            modified=stat.st_mtime,
+            duration=float(spans[-1][1]),
+            text=" ".join(words_all) if texts is None else " ".join(t for t in texts if t),
+        )
+        return entry, segments
+
+    def _chunk_frames(
+        self,
+        path: Path,
+        info: Any,
+        spans: list[tuple[float, float]],
+        idx: list[int],
+        out: list[np.ndarray | None],
+    ) -> None:
+        """Decode ``frames_per_segment`` frames for each window in ``idx`` into ``out``."""
+        from xmodal.media import read_video
+
+        cfg = self.config
+        span_len = min(cfg.segment_seconds, max(spans[-1][1], 1e-3))
+        fps = cfg.frames_per_segment / span_len
+        c0, c1 = spans[idx[0]][0], spans[idx[-1]][1]
+        size = self.frame_size(info.video.width, info.video.height)
+        stack = read_video(path, fps=fps, size=size, start=c0 + 0.5 / fps, end=c1)  # (T,H,W,3)
+        if len(stack) == 0:
+            stack = read_video(path, size=size, start=c0, end=c1, max_frames=1)
+        if len(stack) == 0:
+            return
+        times = c0 + (np.arange(len(stack)) + 0.5) / fps  # (T,) sample times
+        for i in idx:
+            a, b = spans[i]
+            inside = np.flatnonzero((times >= a) & (times < b))
+            if len(inside) == 0:  # a short window between samples: its nearest frame
+                inside = np.array([int(np.argmin(np.abs(times - (a + b) / 2)))])
+            out[i] = stack[inside]
+
+    def _chunk_audio(
+        self,
+        path: Path,
+        spans: list[tuple[float, float]],
+        idx: list[int],
+        afeats: list[np.ndarray | None],
+        texts: list[str],
+        c0: float,
+        c1: float,
+        transcribe: bool,
+    ) -> list[str]:
+        """Decode one chunk of audio: per-window features, and (optionally) the transcript."""
+        from xmodal.media import read_audio
+
+        sr = 16000
+        wave = read_audio(path, sample_rate=sr, start=c0, end=c1)  # (N,)
+        if self.audio is not None:
+            rate = int(getattr(self.audio, "sample_rate", sr))
+            if rate != sr:
+                raise ValueError(f"audio encoder {self.audio.id} must read 16 kHz audio")
+            for i in idx:
+                a, b = spans[i]
+                piece = wave[round((a - c0) * sr) : round((b - c0) * sr)]
+                if len(piece) >= 2:
+                    afeats[i] = self.audio_features(piece)
+        words: list[str] = []
+        if transcribe and self.config.transcribe and len(wave) and np.abs(wave).max() > _SILENCE:
+            from xmodal.features.asr import recognise
+
+            transcript = recognise(wave, sample_rate=sr)
+            per_window: dict[int, list[str]] = {i: [] for i in idx}
+            for w in transcript.words:
+                mid = c0 + (w.start + w.end) / 2
+                i = next((j for j in idx if spans[j][0] <= mid < spans[j][1]), idx[-1])
+                per_window[i].append(w.word)
+            for i in idx:
+                texts[i] = " ".join(per_window[i])
+            words = [w.word for w in transcript.words]
+        return words
+
+    def _segments(
+        self,
+        entry_id: str,
+        spans: list[tuple[float, float]],
+        texts: list[str],
+        frames: list[np.ndarray | None],
+        vfeats: list[np.ndarray | None],
+        afeats: list[np.ndarray | None],
+    ) -> list[Segment]:
+        """Vectors of every space for each window, as segments."""
+        n = len(spans)
+        spoken = [i for i in range(n) if texts[i].strip()]
+        tfeat: list[np.ndarray | None] = [None] * n
+        if spoken:
+            raw = self.text.extract([texts[i] for i in spoken])  # (b, Dt)
+            for i, row in zip(spoken, raw, strict=True):
+                tfeat[i] = row
+        joint: list[np.ndarray | None] = [None] * n
+        if self.has_joint:
+            joint = self.joint_vectors(vfeats, afeats, tfeat, frames)
+        segments = []
+        for i, (a, b) in enumerate(spans):
+            vectors: dict[str, np.ndarray] = {}
+            if vfeats[i] is not None:
+                vectors[VIDEO_SPACE] = _unit(vfeats[i].mean(axis=0))  # type: ignore[union-attr]
+            if afeats[i] is not None:
+                vectors[AUDIO_SPACE] = self.audio_vector(afeats[i])  # type: ignore[arg-type]
+            if tfeat[i] is not None:
+                vectors[TEXT_SPACE] = _unit(tfeat[i])  # type: ignore[arg-type]
+            if joint[i] is not None:
+                vectors[JOINT_SPACE] = joint[i]  # type: ignore[assignment]
+            segments.append(Segment(entry_id, i, a, b, texts[i], vectors))
+        return segments
+
+    def embed_note(
+        self, path: Path, entry_id: str, chunks: Sequence[str] | None = None
+    ) -> tuple[Entry, list[Segment]]:
+        """Embed a text or Markdown note (``chunks``: the stored segment texts, for reindex).
+
+        Raises:
+            MediaError: unreadable, not UTF-8, or empty.
+        """
+        from xmodal.media import MediaError
+
+        stat = path.stat() if path.exists() else None
+        created = stat.st_mtime if stat else time.time()
+        tags: list[str] = []
+        if chunks is None:
+            try:
+                raw = path.read_bytes().decode("utf-8-sig")
+            except UnicodeDecodeError as e:
+                raise MediaError(path, f"not UTF-8 text (byte {e.start})") from None
+            except OSError as e:
+                raise MediaError(path, e.strerror or str(e)) from None
+            body, front = split_front_matter(raw)
+            created = front_matter_date(front) or created
+            tags = front_matter_tags(front)
+            chunks = chunk_note(body, self.config.note_chunk_chars)
+            if not chunks:
+                raise MediaError(path, "empty note (no text to index)")
+        chunks = list(chunks)
+        tfeat = self.text.extract(chunks)  # (S, Dt)
+        joint: list[np.ndarray | None] = [None] * len(chunks)
+        if self.has_joint and Modality.TEXT in self.joint.encoders:  # type: ignore[union-attr]
+            space = self.joint
+            assert space is not None
+            if space.encoders[Modality.TEXT].id == self.text.id:
+                emb = space.encode_features(Modality.TEXT, list(tfeat))
+            else:
+                emb = space.encode_text(chunks)
+            joint = list(_unit(emb))
+        segments = []
+        for i, (chunk, row) in enumerate(zip(chunks, tfeat, strict=True)):
+            vectors = {TEXT_SPACE: _unit(row)}
+            if joint[i] is not None:
+                vectors[JOINT_SPACE] = joint[i]  # type: ignore[assignment]
+            segments.append(Segment(entry_id, i, 0.0, 0.0, chunk, vectors))
+        entry = Entry(
+            id=entry_id,
+            path=str(path),
+            modality=Modality.TEXT,
+            created=created,
+            modified=stat.st_mtime if stat else created,
+            duration=None,
+            text="\n\n".join(chunks),
+            tags=tags,
+        )
+        return entry, segments
+
+    def text_only_segments(self, entry_id: str, segments: Sequence[Segment]) -> list[Segment]:
+        """Rebuild only the text vectors of stored segments (their media file is gone)."""
+        texts = [s.text for s in segments]
+        spoken = [i for i, t in enumerate(texts) if t.strip()]
+        tfeat = self.text.extract([texts[i] for i in spoken]) if spoken else np.zeros((0, 1))
+        joint: list[np.ndarray | None] = [None] * len(segments)
+        if spoken and self.has_joint and Modality.TEXT in self.joint.encoders:  # type: ignore[union-attr]
+            space = self.joint
+            assert space is not None
+            emb = space.encode_features(Modality.TEXT, list(tfeat))
+            for i, e in zip(spoken, emb, strict=True):
+                joint[i] = _unit(e)
+        out = []
+        by_i = dict(zip(spoken, tfeat, strict=True))
+        for i, s in enumerate(segments):
+            vectors: dict[str, np.ndarray] = {}
+            if i in by_i:
+                vectors[TEXT_SPACE] = _unit(by_i[i])
+            if joint[i] is not None:
+                vectors[JOINT_SPACE] = joint[i]  # type: ignore[assignment]
+            out.append(Segment(entry_id, s.index, s.start, s.end, s.text, vectors))
+        return out
+
+
+# ----------------------------------------------------------------------------- helpers
+
+
+def windows(duration: float, seconds: float, min_tail: float = 0.5) -> list[tuple[float, float]]:
+    """Cut ``[0, duration)`` into windows of ``seconds``; a tail shorter than ``min_tail``
+    joins the window before it.
+
+    Returns:
+        ``[(start, end), ...]`` covering the duration exactly (at least one window).
+    """
+    duration = float(duration)
+    n = max(1, math.ceil(duration / seconds - 1e-9))
+    edges = [i * seconds for i in range(n)] + [duration]
+    if n > 1 and duration - edges[-2] < min_tail:
+        del edges[-2]
+    return [(edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
+
+
+_FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S)
+
+
+def split_front_matter(text: str) -> tuple[str, dict[str, Any]]:
+    """Split YAML front matter (a leading ``---`` block) from a note; bad YAML is kept as text."""
+    m = _FRONT.match(text)
+    if not m:
+        return text, {}
+    import yaml
+
+    try:
+        front = yaml.safe_load(m.group(1))
+    except yaml.YAMLError:
+        return text, {}
+    if not isinstance(front, dict):
+        return text, {}
+    return text[m.end() :], front
+
+
+def front_matter_date(front: dict[str, Any]) -> float | None:
+    """Epoch seconds of the front matter's ``date`` (or ``created``), None if absent or bad."""
+    value = front.get("date", front.get("created"))
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, date):
+        return datetime(value.year, value.month, value.day).timestamp()
+    if isinstance(value, str):
+        try:
+            return parse_when(value)
+        except ValueError:
+            return None
+    return None
+
+
+def front_matter_tags(front: dict[str, Any]) -> list[str]:
+    """The front matter's ``tags`` (a list or a comma-separated string)."""
+    tags = front.get("tags", [])
+    if isinstance(tags, str):
+        tags = tags.split(",")
+    if not isinstance(tags, list):
+        return []
+    return [str(t).strip() for t in tags if str(t).strip()]
+
+
+def chunk_note(text: str, max_chars: int) -> list[str]:
+    """Split a note into paragraphs packed up to ``max_chars`` (long paragraphs split by words).
+
+    Returns:
+        The chunks, whitespace-normalised within lines; [] for a blank note.
+    """
+    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text)]
+    paragraphs = [p for p in paragraphs if p]
+    pieces: list[str] = []
+    for p in paragraphs:
+        while len(p) > max_chars:
+            cut = p.rfind(" ", 0, max_chars)
+            cut = cut if cut > 0 else max_chars
+            pieces.append(p[:cut].strip())
+            p = p[cut:].strip()
+        if p:
+            pieces.append(p)
+    chunks: list[str] = []
+    for p in pieces:
+        if chunks and len(chunks[-1]) + 2 + len(p) <= max_chars:
+            chunks[-1] += "\n\n" + p
+        else:
+            chunks.append(p)
+    return chunks
+
+
+def parse_when(value: str | float | int | date | datetime | None, end_of_day: bool = False):
+    """A date for ``--since/--until``: ``YYYY-MM-DD``, an ISO datetime, or epoch seconds.
+
+    Args:
+        value: the date; None passes through.
+        end_of_day: a bare date means the end of that day (for ``until``, inclusive).
+
+    Returns:
+        Epoch seconds (local time for dates/datetimes without a zone), or None.
+
+    Raises:
+        ValueError: not a date.
+    """
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, date):
+        value = value.isoformat()
+    text = str(value).strip()
+    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        day = datetime.fromisoformat(text)
+        if end_of_day:
+            return day.timestamp() + 86400 - 1e-3
+        return day.timestamp()
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise ValueError(
+            f"bad date {text!r}: use YYYY-MM-DD or an ISO datetime (2024-05-01T14:30)"
+        ) from None

@@ -1,0 +1,570 @@
+"""Ingest: files and folders -> library entries with timestamped, embedded segments.
+
+What happens to each file (``Library.add`` drives it):
+
+1. **Discover.** Folders are walked recursively (hidden files and folders skipped). Video and
+   audio are recognised by suffix (:data:`MEDIA_SUFFIXES`), notes by ``.txt``/``.md``/
+   ``.markdown``; other files inside folders are *ignored* (counted, not reported), while a
+   file named explicitly with an unknown suffix is probed and reported if it is not media.
+2. **Hash.** A file stored at its path with its modification time is *unchanged* and not even
+   read (the quick check rsync does). Otherwise the entry id is the SHA-256 of the bytes. A
+   known id at a new path is a *move* (only the path is updated, nothing is decoded); a known
+   id whose old file still exists with the same content is a *duplicate* (skipped); a known
+   path with a new id is a *changed* file (re-embedded, its old entry removed); anything else
+   is *new*.
+3. **Embed** in worker processes (:class:`~xmodal.library.embed.Embedder`: windows of
+   ``segment_seconds`` with frozen video/audio/text vectors, the transcript, the joint vector;
+   notes as paragraphs).
+4. **Commit** in the parent process, in batches (``commit_every`` entries or
+   ``commit_seconds``), each entry with all its segments through the store's atomic
+   ``upsert_entries``. A ``kill -9`` loses at most the files in flight; a rerun skips
+   committed entries by hash, so counts come out exact with no duplicate.
+
+Failures (corrupt, truncated, unsupported, unreadable files) never stop the run: they are
+collected as ``(path, reason)`` in :class:`IngestReport.failed`.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from xmodal.library.embed import (
+    AUDIO_SPACE,
+    JOINT_SPACE,
+    MEDIA_SUFFIXES,
+    NOTE_SUFFIXES,
+    PRIMARY_SPACE,
+    TEXT_SPACE,
+    VIDEO_SPACE,
+    Embedder,
+    IngestConfig,
+    chunk_note,
+    front_matter_date,
+    parse_model_id,
+    parse_when,
+    split_front_matter,
+    windows,
+)
+from xmodal.library.store import Entry, LibraryError, Segment, Store, content_id
+from xmodal.types import Modality
+
+__all__ = [
+    "AUDIO_SPACE", "JOINT_SPACE", "MEDIA_SUFFIXES", "NOTE_SUFFIXES", "PRIMARY_SPACE",
+    "TEXT_SPACE", "VIDEO_SPACE", "Done", "Embedder", "IngestConfig", "IngestReport", "Task",
+    "chunk_note", "discover", "front_matter_date", "ingest", "parse_model_id", "parse_when",
+    "reindex", "split_front_matter", "windows",
+]  # fmt: skip
+
+
+@dataclass
+class IngestReport:
+    """What an ingest (or reindex) did. Paths are absolute strings.
+
+    Attributes:
+        added: files embedded and stored for the first time.
+        updated: files whose content changed at a known path (re-embedded, old entry removed);
+            for a reindex, the entries re-embedded.
+        moved: known content at a new path (path updated, nothing embedded).
+        unchanged: files already in the library as they are.
+        duplicates: ``(path, path of the identical file already in the library)``.
+        failed: ``(path, reason)`` of files that could not be ingested.
+        ignored: files inside folders that are not media or notes (by suffix).
+        seconds: wall time.
+    """
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    moved: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    duplicates: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    ignored: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """False when files failed and none was ingested, moved or already there."""
+        done = self.added or self.updated or self.moved or self.unchanged or self.duplicates
+        return bool(done) or not self.failed
+
+    def summary(self) -> str:
+        """One line: ``3 added, 1 updated, 0 moved, 5 unchanged, 0 duplicates, 1 failed``."""
+        parts = [
+            f"{len(self.added)} added",
+            f"{len(self.updated)} updated",
+            f"{len(self.moved)} moved",
+            f"{len(self.unchanged)} unchanged",
+            f"{len(self.duplicates)} duplicates",
+            f"{len(self.failed)} failed",
+        ]
+        if self.ignored:
+            parts.append(f"{self.ignored} ignored")
+        return ", ".join(parts) + f" in {self.seconds:.1f} s"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (lists of paths, and ``failed`` as ``{"path", "reason"}`` rows)."""
+        return {
+            "added": self.added,
+            "updated": self.updated,
+            "moved": self.moved,
+            "unchanged": self.unchanged,
+            "duplicates": [{"path": p, "same_as": q} for p, q in self.duplicates],
+            "failed": [{"path": p, "reason": r} for p, r in self.failed],
+            "ignored": self.ignored,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+# ----------------------------------------------------------------------------- discovery
+
+
+def classify(path: Path) -> Modality | None:
+    """TEXT for notes, None for media (probed later), by suffix."""
+    return Modality.TEXT if path.suffix.lower() in NOTE_SUFFIXES else None
+
+
+def discover(
+    paths: Iterable[str | os.PathLike[str]],
+) -> tuple[list[Path], list[tuple[str, str]], int]:
+    """Expand files and folders into the files to ingest.
+
+    Returns:
+        ``(files, failed, ignored)``: absolute resolved files (sorted, unique), ``(path,
+        reason)`` for paths that do not exist, and how many folder files were not media/notes.
+    """
+    known = set(NOTE_SUFFIXES) | set(MEDIA_SUFFIXES)
+    files: dict[Path, None] = {}
+    failed: list[tuple[str, str]] = []
+    ignored = 0
+    for raw in paths:
+        p = Path(raw).expanduser()
+        if not p.exists():
+            failed.append((str(p.absolute()), "no such file or directory"))
+            continue
+        p = p.resolve()
+        if p.is_dir():
+            for root, dirs, names in os.walk(p):
+                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+                for name in sorted(names):
+                    if name.startswith("."):
+                        continue
+                    f = Path(root) / name
+                    if f.suffix.lower() in known and f.is_file():
+                        files[f] = None
+                    else:
+                        ignored += 1
+        elif p.is_file():
+            files[p] = None
+        else:
+            failed.append((str(p), "not a regular file"))
+    return sorted(files), failed, ignored
+
+
+def hash_files(
+    files: Sequence[Path], threads: int = 4
+) -> tuple[dict[Path, str], list[tuple[str, str]]]:
+    """SHA-256 of each file (threads: hashlib releases the GIL).
+
+    Returns:
+        ``({path: id}, failed)``.
+    """
+
+    def one(p: Path) -> tuple[Path, str | None, str | None]:
+        try:
+            return p, content_id(p), None
+        except OSError as e:
+            return p, None, e.strerror or str(e)
+
+    ids: dict[Path, str] = {}
+    failed: list[tuple[str, str]] = []
+    with ThreadPoolExecutor(max(1, threads)) as pool:
+        for p, cid, err in pool.map(one, files):
+            if cid is None:
+                failed.append((str(p), f"cannot read: {err}"))
+            else:
+                ids[p] = cid
+    return ids, failed
+
+
+# ----------------------------------------------------------------------------- work items
+
+
+@dataclass(frozen=True)
+class Task:
+    """One file to embed.
+
+    Attributes:
+        path: the file.
+        entry_id: its content hash.
+        note: a note (else media).
+        replaces: id of the entry stored at this path before (a changed file).
+        spans: reindex: the stored segment spans to keep.
+        texts: reindex: the stored segment texts (transcripts / note chunks).
+        entry: reindex: the stored entry (its fields are kept).
+    """
+
+    path: str
+    entry_id: str
+    note: bool
+    replaces: str | None = None
+    spans: tuple[tuple[float, float], ...] | None = None
+    texts: tuple[str, ...] | None = None
+    entry: Entry | None = None
+
+
+@dataclass
+class Done:
+    """A finished :class:`Task`: the entry and segments, or why it failed."""
+
+    task: Task
+    entry: Entry | None = None
+    segments: list[Segment] | None = None
+    error: str | None = None
+
+
+def run_task(embedder: Embedder, task: Task) -> Done:
+    """Embed one task, turning bad input into ``Done.error`` (never raises for a bad file)."""
+    from xmodal.media import MediaError
+
+    path = Path(task.path)
+    try:
+        if task.entry is not None and not path.exists():
+            if task.texts is None:
+                return Done(task, error="file is missing")
+            stored = [
+                Segment(task.entry_id, i, a, b, t)
+                for i, ((a, b), t) in enumerate(zip(task.spans or (), task.texts, strict=True))
+            ]
+            segs = embedder.text_only_segments(task.entry_id, stored)
+            return Done(task, task.entry, segs, error=None if task.note else "file is missing")
+        if task.note:
+            entry, segs = embedder.embed_note(path, task.entry_id, task.texts)
+        else:
+            entry, segs = embedder.embed_media(path, task.entry_id, task.spans, task.texts)
+    except MediaError as e:
+        if not task.note and path.suffix.lower() not in MEDIA_SUFFIXES:
+            kind = f"'{path.suffix}'" if path.suffix else "without a suffix"
+            return Done(task, error=f"unsupported file type {kind}: not a video, audio or "
+                                    f"note file ({e.reason})")  # fmt: skip
+        return Done(task, error=e.reason)
+    except (OSError, ValueError, RuntimeError) as e:  # e.g. a decoder or encoder rejecting it
+        return Done(task, error=f"{type(e).__name__}: {e}")
+    if task.entry is not None:  # reindex keeps the stored entry's fields
+        entry = task.entry
+    return Done(task, entry, segs)
+
+
+_WORKER: Embedder | None = None
+
+
+def _init_worker(config: IngestConfig, joint_dir: str | None) -> None:
+    global _WORKER
+    import torch
+
+    torch.set_num_threads(1)  # one process per core already
+    _WORKER = Embedder(config, joint_dir)
+
+
+def _work(task: Task) -> Done:
+    assert _WORKER is not None
+    return run_task(_WORKER, task)
+
+
+def run_tasks(
+    tasks: Sequence[Task],
+    embedder: Embedder,
+    workers: int,
+    on_done: Callable[[Done], None],
+    progress: bool = True,
+    desc: str = "ingest",
+) -> None:
+    """Run tasks in this process (``workers == 1``) or in a pool of worker processes.
+
+    Results are handed to ``on_done`` in the calling thread as they finish (any order).
+    """
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=len(tasks), unit="file", desc=desc, disable=not progress, dynamic_ncols=True)
+    failed = 0
+
+    def handle(done: Done) -> None:
+        nonlocal failed
+        on_done(done)
+        failed += done.error is not None and done.entry is None
+        bar.update()
+        if failed:
+            bar.set_postfix(failed=failed)
+
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        if workers <= 1 or len(tasks) <= 1:
+            for task in tasks:
+                handle(run_task(embedder, task))
+            return
+        import multiprocessing
+
+        ctx = multiprocessing.get_context("spawn")  # torch and fork do not mix
+        joint_dir = None
+        if embedder.has_joint:
+            joint_dir = str(embedder.joint_dir or embedder.joint.run_dir)  # type: ignore[union-attr]
+        queue = iter(tasks)
+        with ProcessPoolExecutor(
+            workers, mp_context=ctx, initializer=_init_worker,
+            initargs=(embedder.config, joint_dir),
+        ) as pool:  # fmt: skip
+            pending: set[Future] = set()
+            try:
+                while True:
+                    while len(pending) < 2 * workers:
+                        task = next(queue, None)
+                        if task is None:
+                            break
+                        pending.add(pool.submit(_work, task))
+                    if not pending:
+                        break
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        handle(future.result())
+            except BaseException:
+                for future in pending:
+                    future.cancel()
+                raise
+    except BrokenProcessPool:
+        raise LibraryError(
+            "a worker process died (out of memory?); what finished is saved: run the same "
+            "command again to resume, with fewer --workers"
+        ) from None
+    finally:
+        bar.close()
+
+
+# ----------------------------------------------------------------------------- ingest
+
+
+class Committer:
+    """Buffers finished entries and writes them to the store in atomic batches."""
+
+    def __init__(self, store: Store, config: IngestConfig) -> None:
+        self.store = store
+        self.config = config
+        self.buffer: list[Done] = []
+        self.last = time.monotonic()
+
+    def add(self, done: Done) -> None:
+        self.buffer.append(done)
+        due = time.monotonic() - self.last >= self.config.commit_seconds
+        if len(self.buffer) >= self.config.commit_every or due:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.buffer:
+            self.last = time.monotonic()
+            return
+        now = time.time()
+        items = []
+        for done in self.buffer:
+            assert done.entry is not None and done.segments is not None
+            old = done.task.replaces
+            if old is not None and old != done.entry.id:
+                current = self.store.get_entry(old)
+                if current is not None and current.path == done.entry.path:
+                    self.store.remove_entry(old)  # the file changed: its old content is gone
+            if done.task.entry is None:
+                done.entry.added = now
+            items.append((done.entry, done.segments))
+        self.store.upsert_entries(items)
+        self.buffer.clear()
+        self.last = time.monotonic()
+
+
+def quick_check(store: Store, files: list[Path], report: IngestReport) -> list[Path]:
+    """Report files stored at their path with their modification time as unchanged without
+    reading them (as rsync does); returns the files that need hashing."""
+    known = {e.path: e.modified for e in store.iter_entries()}
+    todo = []
+    for f in files:
+        modified = known.get(str(f))
+        try:
+            same = modified is not None and f.stat().st_mtime == modified
+        except OSError:
+            same = False
+        if same:
+            report.unchanged.append(str(f))
+        else:
+            todo.append(f)
+    return todo
+
+
+def plan(store: Store, ids: dict[Path, str], report: IngestReport) -> list[Task]:
+    """Decide what each hashed file needs (see the module docstring, step 2).
+
+    Moves are applied to the store here; returns the tasks to embed.
+    """
+    seen: dict[str, str] = {}  # id -> path that owns it in this run
+    unknown: list[tuple[Path, str]] = []
+    for path, cid in ids.items():  # known content first: moves free their old paths
+        spath = str(path)
+        existing = store.get_entry(cid)
+        if existing is None:
+            unknown.append((path, cid))
+            continue
+        if existing.path == spath:
+            report.unchanged.append(spath)
+            seen[cid] = spath
+            continue
+        if cid in seen:
+            report.duplicates.append((spath, seen[cid]))
+            continue
+        seen[cid] = spath
+        old = Path(existing.path)
+        old_id = ids.get(old)
+        if old_id is None and old.is_file():
+            try:
+                old_id = content_id(old)
+            except OSError:
+                old_id = None
+        stale = store.find_by_path(spath)  # what this path held before, if anything
+        if stale is not None and stale.id != cid:
+            store.remove_entry(stale.id)
+        if old_id == cid:
+            report.duplicates.append((spath, existing.path))
+            seen[cid] = existing.path
+        else:
+            store.update_path(cid, spath)
+            report.moved.append(spath)
+    tasks = []
+    for path, cid in unknown:
+        spath = str(path)
+        if cid in seen:
+            report.duplicates.append((spath, seen[cid]))
+            continue
+        seen[cid] = spath
+        previous = store.find_by_path(spath)
+        tasks.append(Task(spath, cid, classify(path) is Modality.TEXT,
+                          replaces=previous.id if previous else None))  # fmt: skip
+    return tasks
+
+
+def ingest(
+    store: Store,
+    embedder: Embedder,
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    workers: int | None = None,
+    progress: bool = True,
+) -> IngestReport:
+    """Add files and folders to a library (module docstring: what happens to each file).
+
+    Args:
+        store: an open store initialised for ``embedder.meta()``.
+        embedder: the encoders.
+        paths: files and folders.
+        workers: worker processes (default: every core; 1 runs in this process).
+        progress: show a progress bar.
+
+    Returns:
+        The :class:`IngestReport`.
+    """
+    from xmodal.utils import default_workers
+
+    t0 = time.perf_counter()
+    report = IngestReport()
+    files, report.failed, report.ignored = discover(paths)
+    files = quick_check(store, files, report)
+    ids, unreadable = hash_files(files)
+    report.failed += unreadable
+    tasks = plan(store, ids, report)
+    workers = default_workers() if workers is None else int(workers)
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    workers = min(workers, max(1, len(tasks)))
+    committer = Committer(store, embedder.config)
+
+    def on_done(done: Done) -> None:
+        if done.entry is None:
+            report.failed.append((done.task.path, done.error or "unknown error"))
+            return
+        committer.add(done)
+        (report.updated if done.task.replaces else report.added).append(done.task.path)
+
+    try:
+        run_tasks(tasks, embedder, workers, on_done, progress)
+    finally:
+        committer.flush()  # keep what finished, also when interrupted
+    if tasks:
+        store.optimize()
+    report.failed.sort()
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def reindex_tasks(store: Store, embedder: Embedder, force: bool) -> list[Task]:
+    """Tasks re-embedding every entry (``force``) or those missing a required space."""
+    tasks = []
+    for entry in store.iter_entries():
+        segs = store.segments(entry.id)
+        have = set().union(*(s.vectors for s in segs)) if segs else set()
+        if not force and segs and embedder.required_spaces(entry.modality) <= have:
+            continue
+        spans = tuple((s.start, s.end) for s in segs) or None
+        texts = tuple(s.text for s in segs) or None
+        tasks.append(Task(entry.path, entry.id, entry.modality is Modality.TEXT,
+                          spans=spans, texts=texts, entry=entry))  # fmt: skip
+    return tasks
+
+
+def reindex(
+    store: Store,
+    embedder: Embedder,
+    *,
+    force: bool = False,
+    workers: int | None = None,
+    progress: bool = True,
+) -> IngestReport:
+    """Re-embed a library for ``embedder`` (its model may differ from the stored one).
+
+    Adopts the new meta (:meth:`Store.reset_meta`), then re-embeds every entry whose vectors
+    were cleared or are incomplete (all of them with ``force``), keeping segment spans and
+    transcripts (no speech recognition). Resumable: a rerun re-embeds only what is missing.
+    Entries whose media file is gone get their text vectors only and are reported in
+    ``failed``.
+    """
+    from xmodal.utils import default_workers
+
+    t0 = time.perf_counter()
+    report = IngestReport()
+    cleared = store.reset_meta(embedder.meta())
+    tasks = reindex_tasks(store, embedder, force or bool(cleared))
+    workers = default_workers() if workers is None else int(workers)
+    workers = min(max(1, workers), max(1, len(tasks)))
+    committer = Committer(store, embedder.config)
+
+    def on_done(done: Done) -> None:
+        if done.error is not None:
+            report.failed.append((done.task.path, done.error))
+        if done.entry is not None:
+            committer.add(done)
+            if done.error is None:
+                report.updated.append(done.task.path)
+
+    try:
+        run_tasks(tasks, embedder, workers, on_done, progress, desc="reindex")
+    finally:
+        committer.flush()
+    store.optimize()
+    report.failed.sort()
+    report.seconds = time.perf_counter() - t0
+    return report

@@ -1,0 +1,118 @@
+"""``xmodal library add|search|stats|export|remove|reindex|train`` end to end on tiny data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.library.test_ingest import write_clip, write_notes
+from xmodal.cli import app
+
+runner = CliRunner()
+
+
+def _run(*args: str):
+    return runner.invoke(app, ["library", *args], catch_exceptions=False)
+
+
+@pytest.fixture(autouse=True)
+def _data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data-home"))
+    monkeypatch.delenv("XMODAL_DATABASE_URL", raising=False)
+
+
+def test_add_search_stats_export_remove_reindex(tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    notes = write_notes(src / "notes")
+    clip = write_clip(src / "checker.mp4", "checker", 2.0)
+    (src / "broken.mp4").write_bytes(b"nope" * 100)
+    lib = ["--library", str(tmp_path / "lib")]
+
+    added = _run("add", str(src), *lib, "--workers", "1", "--no-progress", "-v")
+    assert added.exit_code == 0, added.output
+    assert f"failed: {src / 'broken.mp4'}: not a readable media file" in added.output
+    assert f"added: {clip}" in added.stdout
+    assert added.stdout.splitlines()[-1].startswith("3 added, 0 updated, 0 moved, 0 unchanged")
+
+    found = _run("search", "cardamom", *lib, "--json", "-k", "2")
+    assert found.exit_code == 0, found.output
+    rows = json.loads(found.stdout)
+    assert len(rows) == 2 and rows[0]["rank"] == 1
+    assert rows[0]["path"] == str(notes["groceries"]) and "fts" in rows[0]["matched_by"]
+    assert set(rows[0]) >= {"score", "modality", "path", "start", "end", "text", "entry_id"}
+
+    table = _run("search", "budget review", *lib, "--modality", "text")
+    assert table.exit_code == 0 and "meeting.txt" in table.stdout and "checker" not in table.stdout
+    assert "matched by" in table.stdout
+    none = _run("search", "budget", *lib, "--until", "2000-01-01")
+    assert none.exit_code == 0 and none.stdout.strip() == "no results"
+    bad = _run("search", "budget", *lib, "--since", "someday")
+    assert bad.exit_code == 2 and "error: bad date 'someday'" in bad.output
+
+    stats = json.loads(_run("stats", *lib, "--json").stdout)
+    assert stats["entries"] == 3 and stats["entries_by_modality"] == {"video": 1, "audio": 0,
+                                                                       "text": 2}  # fmt: skip
+    human = _run("stats", *lib)
+    assert "entries: 3 (1 video, 0 audio, 2 text)" in human.stdout
+
+    out = tmp_path / "export.jsonl"
+    exported = _run("export", str(out), *lib)
+    assert exported.exit_code == 0 and exported.stdout.strip() == f"exported 3 entries to {out}"
+    assert len(out.read_text().splitlines()) == 3
+    to_stdout = _run("export", "-", *lib)
+    assert [json.loads(x)["path"] for x in to_stdout.stdout.splitlines()] == sorted(
+        [str(clip), *(str(p) for p in notes.values())]
+    )
+
+    again = _run("add", str(src), *lib, "--workers", "1", "--no-progress")
+    assert again.exit_code == 0 and "0 added, 0 updated, 0 moved, 3 unchanged" in again.stdout
+
+    removed = _run("remove", str(notes["meeting"]), *lib)
+    assert removed.exit_code == 0 and removed.stdout.endswith(f"{notes['meeting']}\n")
+    gone = _run("remove", "abcdef123456", *lib)
+    assert gone.exit_code == 2 and "error: no entry 'abcdef123456'" in gone.output
+
+    reindexed = _run("reindex", *lib, "--force", "--workers", "1", "--no-progress")
+    assert reindexed.exit_code == 0, reindexed.output
+    assert reindexed.stdout.startswith("0 added, 2 updated")
+
+
+def test_add_exits_1_when_every_file_fails(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"\x00" * 64)
+    result = _run("add", str(bad), "--library", str(tmp_path / "lib"), "--no-progress")
+    assert result.exit_code == 1
+    assert f"failed: {bad}: " in result.output and "1 failed" in result.stdout
+
+
+def test_commands_on_a_missing_library_say_so(tmp_path: Path) -> None:
+    for args in (["stats"], ["search", "x"], ["export", "-"], ["remove", "abc"]):
+        result = _run(*args, "--library", str(tmp_path / "nowhere"))
+        assert result.exit_code == 2, args
+        assert f"error: no library at {tmp_path / 'nowhere'}" in result.output
+    assert not (tmp_path / "nowhere").exists()
+
+
+@pytest.mark.slow
+def test_train_builds_a_joint_space_and_reindexes(tmp_path: Path) -> None:
+    from tests.pipelines._tiny_joint import tiny_config
+    from xmodal.config import save_yaml
+    from xmodal.data.objects import WorldConfig, generate
+
+    world = generate(tmp_path / "world", WorldConfig(size=6, frames=8, fps=8, resolution=32),
+                     workers=1, progress=False)  # fmt: skip
+    lib = ["--library", str(tmp_path / "lib")]
+    added = _run("add", str(world / "clips"), *lib, "--workers", "1", "--no-progress")
+    assert added.exit_code == 0 and added.stdout.startswith("6 added"), added.output
+    save_yaml(tiny_config(), tmp_path / "joint.yaml")
+    trained = _run("train", *lib, "--config", str(tmp_path / "joint.yaml"), "--steps", "6",
+                   "--out", str(tmp_path / "train"), "--workers", "1", "--no-progress")  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    assert trained.stdout.strip().endswith(f"joint space trained: {tmp_path / 'train' / 'run'}")
+    stats = json.loads(_run("stats", *lib, "--json").stdout)
+    assert stats["spaces"]["joint"] == 32 and stats["vectors"]["joint"] == 6
+    hits = json.loads(_run("search", "move the pen", *lib, "--json").stdout)
+    assert hits and all("joint" in h["matched_by"] for h in hits)

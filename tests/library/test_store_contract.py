@@ -1,0 +1,660 @@
+"""The storage contract, run unchanged against LanceDB (embedded) and PostgreSQL + pgvector.
+
+Every test taking ``store`` or ``backend`` runs once per backend (see ``conftest.py``); the rest
+check the records, the filters' reference semantics and the factory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.library.conftest import META, Backend
+from xmodal.library.store import (
+    FTS_SPACE,
+    SCHEMA_VERSION,
+    Entry,
+    Filters,
+    LibraryError,
+    LibraryMeta,
+    Segment,
+    Store,
+    glob_to_like,
+    open_store,
+)
+from xmodal.types import Modality
+
+DAY = 86400.0
+T0 = 1_700_000_000.0
+
+
+def unit(*xs: float) -> np.ndarray:
+    v = np.asarray(xs, dtype=np.float32)
+    return v / np.linalg.norm(v)
+
+
+def entry(
+    name: str,
+    modality: Modality = Modality.VIDEO,
+    created: float = T0,
+    text: str = "",
+    duration: float | None = 10.0,
+    tags: tuple[str, ...] = (),
+    folder: str = "/media",
+) -> Entry:
+    return Entry(
+        id=hashlib.sha256(name.encode()).hexdigest(),
+        path=f"{folder}/{name}",
+        modality=modality,
+        created=created,
+        modified=created + 5.0,
+        duration=duration,
+        text=text,
+        tags=list(tags),
+        added=T0 + 100.0,
+    )
+
+
+def segs(
+    e: Entry,
+    joint: list[np.ndarray | None],
+    texts: list[str] | None = None,
+    text_frozen: list[np.ndarray | None] | None = None,
+) -> list[Segment]:
+    out = []
+    for i, vec in enumerate(joint):
+        vectors = {} if vec is None else {"joint": vec}
+        if text_frozen is not None and text_frozen[i] is not None:
+            vectors["text-frozen"] = text_frozen[i]
+        out.append(
+            Segment(e.id, i, 2.0 * i, 2.0 * i + 2.0, (texts or [""] * len(joint))[i], vectors)
+        )
+    return out
+
+
+def hit_keys(hits: list) -> list[tuple[str, int | None]]:
+    return [(Path(h.entry.path).name, h.segment) for h in hits]
+
+
+# ----------------------------------------------------------------------------- records
+
+
+def test_records_validate_their_fields() -> None:
+    good = entry("a.mp4")
+    assert good.modality is Modality.VIDEO and good.tags == []
+    with pytest.raises(ValueError, match="64 lowercase hex"):
+        replace(good, id="abc")
+    with pytest.raises(ValueError, match="absolute"):
+        replace(good, path="relative/a.mp4")
+    with pytest.raises(ValueError, match="unknown modality"):
+        replace(good, modality="smell")
+    with pytest.raises(ValueError, match="start <= end"):
+        Segment(good.id, 0, 3.0, 1.0)
+    with pytest.raises(ValueError, match="NaN"):
+        Segment(good.id, 0, 0.0, 1.0, vectors={"joint": np.array([np.nan, 1.0])})
+    with pytest.raises(ValueError, match="after until"):
+        Filters(since=2.0, until=1.0)
+    assert Filters(modalities={"video"}).modalities == frozenset({Modality.VIDEO})
+    with pytest.raises(ValueError, match="collide"):
+        LibraryMeta("m", {"a-b": 2, "a_b": 2})
+    with pytest.raises(ValueError, match="reserved"):
+        LibraryMeta("m", {FTS_SPACE: 2})
+    with pytest.raises(ValueError, match="positive int"):
+        LibraryMeta("m", {"joint": 0})
+    assert LibraryMeta.from_json(META.to_json()) == META
+
+
+@pytest.mark.parametrize(
+    ("glob", "like", "exact"),
+    [
+        ("/media/*.mp4", "/media/%.mp4", True),
+        ("/a/?_b%", "/a/_\\_b\\%", True),
+        ("/x/[ab]*.wav", "/x/%", False),
+        ("C:\\dir\\*", "C:\\\\dir\\\\%", True),
+    ],
+)
+def test_glob_to_like(glob: str, like: str, exact: bool) -> None:
+    assert glob_to_like(glob) == (like, exact)
+
+
+def test_filters_reference_semantics() -> None:
+    e = entry("trip/beach.mp4", created=T0, folder="/home/ann/holiday")
+    assert Filters(path_glob="*/holiday/*").matches(e)  # '*' crosses '/'
+    assert not Filters(path_glob="*/work/*").matches(e)
+    assert Filters(since=T0, until=T0).matches(e)  # both bounds inclusive
+    assert not Filters(since=T0 + 1).matches(e)
+    assert not Filters(until=T0 - 1).matches(e)
+    assert not Filters(modalities={Modality.AUDIO, Modality.TEXT}).matches(e)
+
+
+# ----------------------------------------------------------------------------- meta
+
+
+def test_init_meta_and_reopen(backend: Backend) -> None:
+    with backend.open() as st:
+        assert isinstance(st, Store)
+        assert st.meta() == replace(META, schema_version=SCHEMA_VERSION)
+        stats = st.stats()
+        assert (stats["entries"], stats["segments"]) == (0, 0)
+        assert stats["spaces"] == {"joint": 4, "text-frozen": 3}
+        assert stats["entries_by_modality"] == {"video": 0, "audio": 0, "text": 0}
+        e = entry("a.mp4")
+        st.upsert_entry(e, segs(e, [unit(1, 0, 0, 0)]))
+    with backend.open(meta=None) as st:  # read-only reopen
+        assert st.meta().spaces == {"joint": 4, "text-frozen": 3}
+        assert st.has_entry(e.id)
+    wider = LibraryMeta(META.model_id, {**META.spaces, "audio-frozen": 2})
+    with backend.open(wider) as st:  # a new space is added, the old data stays
+        assert st.meta().spaces["audio-frozen"] == 2
+        f = entry("b.wav", Modality.AUDIO)
+        st.upsert_entry(f, [Segment(f.id, 0, 0.0, 1.0, vectors={"audio-frozen": unit(1, 1)})])
+        hits = st.search_vector("audio-frozen", unit(1, 1), k=5)
+        assert hit_keys(hits) == [("b.wav", 0)]
+        assert st.segments(e.id)[0].vectors.keys() == {"joint"}
+
+
+def test_missing_library_is_refused_when_reading(backend: Backend) -> None:
+    with pytest.raises(LibraryError, match="no library"):
+        backend.open(meta=None)
+
+
+def test_width_or_model_change_is_refused(backend: Backend) -> None:
+    backend.open().close()
+    with pytest.raises(LibraryError, match=r"4-d.*8-d.*xmodal library reindex"):
+        backend.open(LibraryMeta(META.model_id, {"joint": 8}))
+    with pytest.raises(LibraryError, match="xmodal library reindex"):
+        backend.open(replace(META, model_id="another-model"))
+
+
+def test_older_schema_is_refused_or_migrated(
+    backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    st = backend.open()
+    e = entry("a.mp4")
+    st.upsert_entry(e, segs(e, [unit(1, 0, 0, 0)]))
+    old = replace(st.meta(), schema_version=SCHEMA_VERSION - 1)
+    st._write_meta(old)  # what an older xmodal would have left
+    store_cls = type(st)
+    st.close()
+    msg = rf"schema version {SCHEMA_VERSION - 1}.*version {SCHEMA_VERSION}.*no migration"
+    with pytest.raises(LibraryError, match=msg):
+        backend.open(meta=None)
+
+    calls = []
+    monkeypatch.setattr(store_cls, "MIGRATIONS", {SCHEMA_VERSION - 1: calls.append})
+    with backend.open(meta=None) as st:
+        assert len(calls) == 1
+        assert st.meta().schema_version == SCHEMA_VERSION
+        assert st.get_entry(e.id) == e
+    with backend.open(meta=None) as st:  # migrated once, for good
+        assert len(calls) == 1
+        st._write_meta(replace(st.meta(), schema_version=SCHEMA_VERSION + 1))
+    with pytest.raises(LibraryError, match="newer.*upgrade xmodal"):
+        backend.open(meta=None)
+
+
+# ----------------------------------------------------------------------------- entries
+
+
+def test_entry_round_trip_and_lifecycle(store: Store) -> None:
+    e = entry("talk.mp4", text="hello there", tags=("work", "2024"), duration=4.0)
+    s = segs(
+        e, [unit(1, 0, 0, 0), None], ["hello", "there"], text_frozen=[unit(0, 1, 0), unit(1, 1, 1)]
+    )
+    assert not store.has_entry(e.id) and store.get_entry(e.id) is None
+    store.upsert_entry(e, s)
+    assert store.has_entry(e.id)
+    assert store.get_entry(e.id) == e
+    assert store.find_by_path(e.path) == e
+    assert store.find_by_path("/media/other.mp4") is None
+    got = store.segments(e.id)
+    assert [(g.index, g.start, g.end, g.text) for g in got] == [
+        (0, 0.0, 2.0, "hello"),
+        (1, 2.0, 4.0, "there"),
+    ]
+    assert got[0].vectors.keys() == {"joint", "text-frozen"}
+    assert got[1].vectors.keys() == {"text-frozen"}  # a missing vector stays missing
+    np.testing.assert_array_equal(got[0].vectors["joint"], s[0].vectors["joint"])
+    np.testing.assert_array_equal(got[1].vectors["text-frozen"], s[1].vectors["text-frozen"])
+
+    assert store.update_path(e.id, "/archive/talk.mp4")
+    moved = store.get_entry(e.id)
+    assert moved is not None and moved.path == "/archive/talk.mp4"
+    assert store.find_by_path(e.path) is None and store.find_by_path("/archive/talk.mp4") == moved
+    hits = store.search_vector(
+        "joint", unit(1, 0, 0, 0), k=3, filters=Filters(path_glob="/archive/*")
+    )
+    assert [h.entry.path for h in hits] == ["/archive/talk.mp4"]
+    assert (
+        store.search_vector("joint", unit(1, 0, 0, 0), filters=Filters(path_glob="/media/*")) == []
+    )
+    assert len(store.segments(e.id)) == 2
+    assert not store.update_path("0" * 64, "/x")
+
+    # replacing an entry replaces all of its segments
+    e2 = replace(e, path="/archive/talk.mp4", text="new transcript")
+    store.upsert_entry(e2, segs(e2, [unit(0, 0, 1, 0)], ["only one"]))
+    assert [g.text for g in store.segments(e.id)] == ["only one"]
+    assert store.get_entry(e.id).text == "new transcript"
+    assert store.stats()["segments"] == 1
+
+    assert store.remove_entry(e.id)
+    assert not store.has_entry(e.id) and store.segments(e.id) == []
+    assert store.search_vector("joint", unit(0, 0, 1, 0)) == []
+    assert store.search_text("only") == []
+    assert not store.remove_entry(e.id)
+
+
+def test_upsert_rejects_inconsistent_input_and_writes_nothing(store: Store) -> None:
+    e, other = entry("a.mp4"), entry("b.mp4")
+    cases = [
+        ([Segment(other.id, 0, 0, 1, vectors={"joint": unit(1, 0, 0, 0)})], "belongs to"),
+        ([Segment(e.id, 0, 0, 1, vectors={"joint": unit(1, 0, 0)})], "4-d vectors"),
+        ([Segment(e.id, 0, 0, 1, vectors={"nope": unit(1, 0)})], "unknown space"),
+        ([Segment(e.id, 0, 0, 1), Segment(e.id, 0, 1, 2)], "appears twice"),
+    ]
+    for bad, msg in cases:
+        with pytest.raises(ValueError, match=msg):
+            store.upsert_entry(e, bad)
+    with pytest.raises(ValueError, match="twice in one batch"):
+        store.upsert_entries([(e, []), (e, [])])
+    assert not store.has_entry(e.id) and store.stats()["segments"] == 0
+
+
+def test_batch_upsert_iter_and_stats(store: Store) -> None:
+    v = entry("b.mp4", Modality.VIDEO, duration=30.0)
+    a = entry("a.wav", Modality.AUDIO, duration=12.5)
+    n = entry("c.txt", Modality.TEXT, duration=None, text="a note")
+    store.upsert_entries(
+        [
+            (v, segs(v, [unit(1, 0, 0, 0), unit(0, 1, 0, 0), unit(0, 0, 1, 0)])),
+            (a, segs(a, [unit(1, 1, 0, 0)], text_frozen=[unit(1, 0, 0)])),
+            (n, []),
+        ]
+    )
+    assert [e.path for e in store.iter_entries()] == [
+        "/media/a.wav",
+        "/media/b.mp4",
+        "/media/c.txt",
+    ]
+    stats = store.stats()
+    assert stats["entries"] == 3
+    assert stats["entries_by_modality"] == {"video": 1, "audio": 1, "text": 1}
+    assert stats["segments"] == 4
+    assert stats["vectors"] == {"joint": 4, "text-frozen": 1}
+    assert stats["duration_s"] == pytest.approx(42.5)
+    assert stats["model_id"] == META.model_id and stats["schema_version"] == SCHEMA_VERSION
+    assert stats["size_bytes"] > 0
+
+
+# ----------------------------------------------------------------------------- search
+
+
+@pytest.fixture
+def filled(store: Store) -> Store:
+    """Five entries with known vectors, times, folders and words."""
+    rows = [
+        (
+            "holiday/beach.mp4",
+            Modality.VIDEO,
+            T0,
+            "waves crash on the sandy beach",
+            [unit(1, 0, 0, 0), unit(0.8, 0.6, 0, 0)],
+            ["waves crash", "on the sandy beach"],
+        ),
+        (
+            "holiday/song.wav",
+            Modality.AUDIO,
+            T0 + 1 * DAY,
+            "a guitar song by the fire",
+            [unit(0.6, 0.8, 0, 0)],
+            ["a guitar song by the fire"],
+        ),
+        (
+            "work/meeting.mp4",
+            Modality.VIDEO,
+            T0 + 2 * DAY,
+            "the budget meeting about oranges",
+            [unit(0, 1, 0, 0), unit(0, 0.6, 0.8, 0)],
+            ["the budget meeting", "about oranges"],
+        ),
+        (
+            "work/idea.txt",
+            Modality.TEXT,
+            T0 + 3 * DAY,
+            "remember to buy oranges and dogs food",
+            [unit(0, 0, 0, 1)],
+            [""],
+        ),
+        (
+            "b1.wav",
+            Modality.AUDIO,
+            T0 + 4 * DAY,
+            "dogs were barking loudly",
+            [unit(0.9, 0, 0.1, 0)],
+            ["dogs were barking loudly"],
+        ),
+    ]
+    for name, mod, created, text, vecs, texts in rows:
+        e = entry(
+            name, mod, created=created, text=text, duration=None if mod is Modality.TEXT else 4.0
+        )
+        store.upsert_entry(e, segs(e, vecs, texts))
+    return store
+
+
+def test_vector_search_returns_the_exact_nearest(filled: Store) -> None:
+    q = unit(1, 0.05, 0, 0)
+    hits = filled.search_vector("joint", q, k=10)
+    # all 7 segments with a joint vector, by cosine similarity to q
+    vectors = {
+        (Path(e.path).name, s.index): s.vectors["joint"]
+        for e in filled.iter_entries()
+        for s in filled.segments(e.id)
+    }
+    expected = sorted(vectors, key=lambda key: -float(vectors[key] @ q))
+    assert hit_keys(hits) == expected
+    assert hit_keys(hits)[:3] == [("beach.mp4", 0), ("b1.wav", 0), ("beach.mp4", 1)]
+    for h in hits:
+        assert h.score == pytest.approx(
+            float(vectors[(Path(h.entry.path).name, h.segment)] @ q), abs=1e-5
+        )
+        assert h.space == "joint"
+    assert [h.rank for h in hits] == list(range(1, 8))
+    assert all(a.score >= b.score for a, b in zip(hits, hits[1:], strict=False))
+    assert hits[0].start == 0.0 and hits[0].end == 2.0 and hits[0].text == "waves crash"
+
+    top2 = filled.search_vector("joint", q, k=2)
+    assert hit_keys(top2) == expected[:2]
+    assert filled.search_vector("text-frozen", unit(1, 0, 0), k=5) == []  # nobody has one
+    with pytest.raises(ValueError, match="4-d queries"):
+        filled.search_vector("joint", unit(1, 0, 0))
+    with pytest.raises(ValueError, match="unknown space"):
+        filled.search_vector("nope", unit(1, 0, 0, 0))
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        Filters(modalities={Modality.AUDIO}),
+        Filters(modalities={Modality.VIDEO, Modality.TEXT}),
+        Filters(since=T0 + 1 * DAY),
+        Filters(until=T0 + 2 * DAY),
+        Filters(since=T0 + 1 * DAY, until=T0 + 1 * DAY),
+        Filters(path_glob="*/holiday/*"),
+        Filters(path_glob="/media/work/*.mp4"),
+        Filters(path_glob="/media/b?.wav"),
+        Filters(path_glob="/media/[bw]*"),
+        Filters(modalities={Modality.VIDEO}, path_glob="*holiday*", since=T0 - DAY),
+    ],
+    ids=[
+        "audio",
+        "video+text",
+        "since",
+        "until",
+        "one-day",
+        "glob-dir",
+        "glob-ext",
+        "glob-?",
+        "glob-class",
+        "combined",
+    ],
+)
+def test_filters_exclude_exactly(filled: Store, filters: Filters) -> None:
+    q = unit(1, 1, 1, 1)
+    everything = filled.search_vector("joint", q, k=50)
+    assert len(everything) == 7
+    expected = [
+        (Path(h.entry.path).name, h.segment) for h in everything if filters.matches(h.entry)
+    ]
+    assert 0 < len(expected) < 7  # each filter removes something and keeps something
+    assert hit_keys(filled.search_vector("joint", q, k=50, filters=filters)) == expected
+
+    text_all = filled.search_text("oranges", k=50) + filled.search_text("beach", k=50)
+    text_kept = filled.search_text("oranges", k=50, filters=filters) + filled.search_text(
+        "beach", k=50, filters=filters
+    )
+    assert {h.entry.path for h in text_kept} == {
+        h.entry.path for h in text_all if filters.matches(h.entry)
+    }
+
+
+def test_full_text_finds_notes_and_segments(filled: Store) -> None:
+    # a word only in a note (entry text, no segment text) finds the note as a whole
+    hits = filled.search_text("buy")
+    assert hit_keys(hits) == [("idea.txt", None)]
+    assert hits[0].space == FTS_SPACE and hits[0].start is None and hits[0].rank == 1
+    # a word in a segment finds that segment (not the entry a second time)
+    assert hit_keys(filled.search_text("guitar")) == [("song.wav", 0)]
+    oranges = filled.search_text("oranges")  # a note's word and a segment's word, one list
+    assert sorted(hit_keys(oranges), key=str) == [("idea.txt", None), ("meeting.mp4", 1)]
+    assert [h.rank for h in oranges] == [1, 2] and oranges[0].score >= oranges[1].score
+    # stemming and case folding: "Barks" ~ "barking", "dog" ~ "dogs"
+    assert ("b1.wav", 0) in hit_keys(filled.search_text("Barks"))
+    assert {k for k in hit_keys(filled.search_text("dog"))} == {("b1.wav", 0), ("idea.txt", None)}
+    # every word must occur: two words of different segments match only the whole entry
+    assert hit_keys(filled.search_text("budget oranges")) == [("meeting.mp4", None)]
+    # absent words and empty queries find nothing
+    assert filled.search_text("zebra") == []
+    assert filled.search_text("budget zebra") == []
+    assert filled.search_text("  ?! ") == []
+    assert len(filled.search_text("oranges", k=1)) == 1
+
+
+# ----------------------------------------------------------------------------- reindex
+
+
+def test_set_vectors_clear_and_reset_meta(backend: Backend, filled: Store) -> None:
+    store = filled
+    beach = store.find_by_path("/media/holiday/beach.mp4")
+    store.set_vectors(beach.id, "joint", np.stack([unit(0, 0, 0, 1), unit(0, 0, 1, 0)]))
+    assert hit_keys(store.search_vector("joint", unit(0, 0, 0, 1), k=2))[0] in {
+        ("beach.mp4", 0),
+        ("idea.txt", 0),
+    }
+    np.testing.assert_array_equal(store.segments(beach.id)[1].vectors["joint"], unit(0, 0, 1, 0))
+    store.set_vectors(beach.id, "text-frozen", np.stack([unit(1, 0, 0), unit(0, 1, 0)]))
+    assert hit_keys(store.search_vector("text-frozen", unit(0, 1, 0), k=1)) == [("beach.mp4", 1)]
+    with pytest.raises(ValueError, match=r"\(2, 4\)"):
+        store.set_vectors(beach.id, "joint", np.zeros((3, 4), np.float32))
+    with pytest.raises(KeyError):
+        store.set_vectors("0" * 64, "joint", np.zeros((1, 4), np.float32))
+
+    store.clear_vectors("joint")
+    assert store.search_vector("joint", unit(1, 0, 0, 0), k=10) == []
+    assert store.stats()["vectors"] == {"joint": 0, "text-frozen": 2}
+    assert store.stats()["segments"] == 7  # text and segments stay
+    assert hit_keys(store.search_text("guitar")) == [("song.wav", 0)]
+
+    new = LibraryMeta("test-model-v2", {"joint": 8})
+    assert sorted(store.reset_meta(new)) == ["joint"]
+    assert store.meta().spaces == {"joint": 8} and store.meta().model_id == "test-model-v2"
+    assert store.stats()["vectors"] == {"joint": 0}
+    wide = np.zeros((2, 8), np.float32)
+    wide[0, 7] = wide[1, 6] = 1.0
+    store.set_vectors(beach.id, "joint", wide)
+    assert hit_keys(store.search_vector("joint", wide[1], k=5)) == [
+        ("beach.mp4", 1),
+        ("beach.mp4", 0),
+    ]
+    store.close()
+    with pytest.raises(LibraryError, match="reindex"):
+        backend.open(META)
+    with backend.open(new) as reopened:
+        assert reopened.stats()["vectors"] == {"joint": 2}
+
+
+# ----------------------------------------------------------------------------- crash safety
+
+
+def test_failure_between_segment_and_entry_writes_leaves_no_partial_entry(
+    backend: Backend, store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    old = entry("old.mp4", text="old words")
+    store.upsert_entry(old, segs(old, [unit(1, 0, 0, 0)], ["old words"]))
+    before = store.stats()
+
+    def crash(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("simulated crash")
+
+    monkeypatch.setattr(store, "_write_entries", crash)
+    new = entry("new.mp4", text="fresh words")
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        store.upsert_entry(new, segs(new, [unit(0, 1, 0, 0), unit(0, 0, 1, 0)], ["fresh", "words"]))
+    replacement = replace(old, text="replacement")
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        store.upsert_entry(replacement, segs(replacement, [unit(0, 0, 0, 1)] * 3, ["a", "b", "c"]))
+
+    def visible_state(st: Store) -> tuple:
+        return (
+            st.has_entry(new.id),
+            st.get_entry(old.id),
+            [(s.index, s.text) for s in st.segments(old.id)],
+            st.segments(new.id),
+            hit_keys(st.search_vector("joint", unit(1, 1, 1, 1), k=10)),
+            hit_keys(st.search_text("fresh")) + hit_keys(st.search_text("replacement")),
+            {k: v for k, v in st.stats().items() if k != "size_bytes"},
+        )
+
+    expected = (
+        False,
+        old,
+        [(0, "old words")],
+        [],
+        [("old.mp4", 0)],
+        [],
+        {k: v for k, v in before.items() if k != "size_bytes"},
+    )
+    assert visible_state(store) == expected
+    monkeypatch.undo()
+    store.close()
+    with backend.open() as reopened:  # reopening (which cleans orphans) keeps it that way
+        assert visible_state(reopened) == expected
+        reopened.upsert_entry(new, segs(new, [unit(0, 1, 0, 0)], ["fresh"]))
+        assert hit_keys(reopened.search_text("fresh")) == [("new.mp4", 0)]
+
+
+# ----------------------------------------------------------------------------- factory
+
+
+def test_open_store_chooses_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from xmodal.library.lancedb_store import LanceStore
+
+    monkeypatch.delenv("XMODAL_DATABASE_URL", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    with open_store(meta=META) as st:
+        assert isinstance(st, LanceStore)
+        assert st.location == str(tmp_path / "xdg" / "xmodal" / "library")
+    monkeypatch.setenv("XMODAL_DATABASE_URL", "postgresql://nobody@127.0.0.1:1/none")
+    with open_store(library_dir=tmp_path / "lib", meta=META) as st:  # --library beats the env
+        assert isinstance(st, LanceStore)
+    with pytest.raises(LibraryError, match="either"):
+        open_store(library_dir=tmp_path / "lib", db_url="postgresql://x@127.0.0.1:1/db")
+    junk = tmp_path / "junk"
+    junk.mkdir()
+    (junk / "photo.jpg").write_bytes(b"x")
+    with pytest.raises(LibraryError, match="not an xmodal library"):
+        open_store(library_dir=junk, meta=META)
+
+
+def test_open_store_uses_the_database_url_env(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xmodal.library.postgres_store import PostgresStore, PostgresStoreConfig
+
+    monkeypatch.setenv("XMODAL_DATABASE_URL", postgres_url)
+    config = PostgresStoreConfig(schema="t_env")
+    try:
+        with open_store(meta=META, postgres_config=config) as st:
+            assert isinstance(st, PostgresStore)
+            assert "127.0.0.1" in st.location and "t_env" in st.location
+    finally:
+        import psycopg
+
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            conn.execute("DROP SCHEMA IF EXISTS t_env CASCADE")
+
+
+def test_unreachable_database_is_a_clear_error() -> None:
+    url = "postgresql://someone:s3cret@127.0.0.1:1/lib"
+    with pytest.raises(
+        LibraryError, match="cannot connect to PostgreSQL at postgresql://someone@"
+    ) as info:
+        open_store(db_url=url)
+    assert "s3cret" not in str(info.value)
+
+
+# ----------------------------------------------------------------------------- LanceDB only
+
+
+def test_lancedb_orphans_are_removed_on_open(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xmodal.library.lancedb_store import LanceStore, LanceStoreConfig
+
+    config = LanceStoreConfig(orphan_grace_s=0.0)
+    st = LanceStore(tmp_path / "lib", create=True, config=config)
+    st.init(META)
+    e = entry("a.mp4")
+
+    def disk_full(table: object) -> None:
+        raise OSError("disk")
+
+    monkeypatch.setattr(st, "_write_entries", disk_full)
+    with pytest.raises(OSError, match="disk"):
+        st.upsert_entry(e, segs(e, [unit(1, 0, 0, 0)] * 3))
+    assert st._segments.count_rows() == 3 and st.stats()["segments"] == 0
+    st.close()
+    st = LanceStore(tmp_path / "lib", config=config)
+    assert st._segments.count_rows() == 0
+    young = LanceStore(tmp_path / "lib", config=LanceStoreConfig(orphan_grace_s=3600.0))
+    monkeypatch.setattr(young, "_write_entries", disk_full)
+    with pytest.raises(OSError):
+        young.upsert_entry(e, segs(e, [unit(1, 0, 0, 0)]))
+    reopened = LanceStore(tmp_path / "lib", config=LanceStoreConfig(orphan_grace_s=3600.0))
+    assert reopened._segments.count_rows() == 1  # a writer's in-flight rows are spared
+
+
+def test_approximate_index_is_calibrated_to_the_recall_target(backend: Backend) -> None:
+    rng = np.random.default_rng(0)
+    dim, n_entries, per = 16, 150, 8  # 1200 vectors in 6 clusters
+    meta = LibraryMeta("m", {"joint": dim})
+    options = {"index_threshold": 256, "calibration_queries": 16}
+    if backend.name == "lancedb":
+        options["partition_rows"] = 256
+    st = backend.open(meta, **options)
+    centers = rng.standard_normal((6, dim))
+    items, keys = [], []
+    for i in range(n_entries):
+        e = entry(f"clip{i:03d}.mp4")
+        vecs = centers[i % 6] + 0.3 * rng.standard_normal((per, dim))
+        vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+        items.append(
+            (e, [Segment(e.id, j, j, j + 1.0, vectors={"joint": v}) for j, v in enumerate(vecs)])
+        )
+        keys += [(e.path, j) for j in range(per)]
+    st.upsert_entries(items[:75])
+    st.upsert_entries(items[75:])
+    st.optimize()
+    params = st._index["joint"]
+    assert params["rows"] == 1200
+    assert params["calibrated_recall_at_10"] >= 0.97
+    if backend.name == "lancedb":
+        assert params["partitions"] == 4
+        assert ["v_joint"] in [i.columns for i in st._segments.list_indices()]
+    mat = np.stack([v for _, segs in items for v in (s.vectors["joint"] for s in segs)])
+    queries = mat[rng.choice(len(mat), 20, replace=False)] + 0.1 * rng.standard_normal((20, dim))
+    found = 0
+    for q in queries.astype(np.float32):
+        exact = {keys[i] for i in np.argsort(-(mat @ q))[:10]}
+        hits = st.search_vector("joint", q, k=10)
+        found += len({(h.entry.path, h.segment) for h in hits} & exact)
+    assert found / 200 >= 0.95
+    assert st.stats()["segments"] == 1200
+    st.close()
+    with backend.open(meta=None) as again:  # the tuned parameters persist
+        assert again._index["joint"] == params
