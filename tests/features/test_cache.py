@@ -222,3 +222,14 @@ def test_clear_errors(tmp_path, dataset) -> None:
         extract_dataset(dataset, "nope", progress=False)
     with pytest.raises(ValueError, match="batch_size must be >= 1"):
         extract_dataset(dataset, "logmel", batch_size=0, progress=False)
+
+
+def test_integer_and_float_fps_share_one_fingerprint(tmp_path):
+    from xmodal.features import get
+    from xmodal.features.cache import _fingerprint
+
+    (tmp_path / "manifest.jsonl").write_text("")
+    (tmp_path / "dataset.json").write_text("{}")
+    enc = get("pixels")
+    assert _fingerprint(tmp_path, enc, 4) == _fingerprint(tmp_path, enc, 4.0)
+    assert _fingerprint(tmp_path, enc, 4) != _fingerprint(tmp_path, enc, 8)

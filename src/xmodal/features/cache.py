@@ -173,7 +173,8 @@ def is_cached(
 def _fingerprint(dataset_dir: str | Path, encoder: Encoder, fps: float | None) -> str:
     from xmodal.data.manifest import dataset_info_path, manifest_path
 
-    fps = fps if encoder.modality is Modality.VIDEO else None  # only video decoding uses it
+    # Only video decoding uses fps; 4 and 4.0 are the same rate and must give the same entry.
+    fps = float(fps) if encoder.modality is Modality.VIDEO and fps is not None else None
     h = hashlib.sha256()
     h.update(json.dumps({"v": FORMAT_VERSION, "encoder": encoder.id, "fps": fps}).encode())
     h.update(manifest_path(dataset_dir).read_bytes())
