@@ -495,7 +495,8 @@ def train_joint(
 
     Features come from the cache (extracted on first use); the PCA of each sequence modality is
     fitted on the train split only; the model is initialised from ``config.train.seed`` and
-    trained by the shared loop (validation on the val split, best weights kept, resumable).
+    trained by the shared loop (validation on the val split, resumable); the space serves the
+    weights ``config.weights`` names (last, or best validation loss).
 
     Args:
         dataset_dir: a dataset (object-action world or ``xmodal data folder`` output).
@@ -523,20 +524,18 @@ def train_joint(
     rows = read_manifest(dataset_dir)
     encoders = {m: features.get(name) for m, name in config.encoder_names().items()}
     feats = load_dataset_features(dataset_dir, encoders, fps=config.fps, progress=progress)
-    feats = {m: fs for m, fs in feats.items() if len(fs) > 0}
+    train_rows = [r for r in rows if r.get("split") == "train"]
+    feats = {m: fs for m, fs in feats.items() if any(r["id"] in fs for r in train_rows)}
     if len(feats) < 2:
         have = ", ".join(f"{m.value} ({encoders[m].id})" for m in feats) or "none"
-        raise ValueError(f"{dataset_dir}: a joint space needs features of two modalities; "
-                         f"only these have any: {have}")  # fmt: skip
+        raise ValueError(f"{dataset_dir}: a joint space needs train clips with features of two "
+                         f"modalities; only these have any: {have}")  # fmt: skip
     encoders = {m: encoders[m] for m in feats}
-    train_rows = [r for r in rows if r.get("split") == "train"]
     preprocessors: dict[Modality, Preprocessor | None] = {}
     for m in feats:
         preprocessors[m] = None
         if m in SEQUENCE_MODALITIES and config.pca_dim is not None:
             ids = [r["id"] for r in train_rows if r["id"] in feats[m]]
-            if not ids:
-                raise ValueError(f"{dataset_dir}: no train clip has {m.value} features")
             pca_dim = min(config.pca_dim, len(ids) * config.segments, feats[m].dim)
             pre_cfg = PreprocessConfig(steps=config.segments, minmax=False, pca_dim=pca_dim)
             pre = Preprocessor(pre_cfg).fit(feats[m].arrays(ids), split="train",
