@@ -17,6 +17,7 @@ from xmodal.cli import serve as _serve
 from xmodal.cli import study as _study
 from xmodal.cli import sync as _sync
 from xmodal.cli import train as _train
+from xmodal.cli import translate as _translate
 
 app = typer.Typer(
     name="xmodal",
@@ -37,6 +38,7 @@ app.add_typer(_train.app, name="train")
 app.add_typer(_eval.app, name="eval")
 app.add_typer(_sync.app, name="sync")
 app.add_typer(_study.app, name="study")
+app.command("translate")(_translate.translate)
 
 
 def main() -> None:

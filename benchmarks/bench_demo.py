@@ -1,0 +1,134 @@
+"""Benchmark the main job: ``xmodal demo`` end to end on a fresh directory.
+
+Runs ``xmodal demo --out <fresh temp dir> --size N`` in a subprocess and measures, on this
+machine and in this run:
+
+1. wall time of the whole demo and of each of its four stages (world, features, training and
+   evaluation, speaking), read from the stage lines it prints;
+2. peak resident memory of the process tree (the demo and every worker it starts), sampled
+   every 0.2 s with psutil, summed over the tree;
+3. the ratios to the targets: 10 minutes and 4 GiB (a ratio <= 1 meets the target);
+4. the machine's load average at the start and the end (the cores may be shared).
+
+Usage:
+    python benchmarks/bench_demo.py [--size 500] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+TARGET_SECONDS = 600.0
+TARGET_BYTES = 4 * 1024**3
+STAGES = ("1/4", "2/4", "3/4", "4/4")
+
+
+def _tree_rss(root: int) -> int:
+    """Resident bytes of ``root`` and all its descendants (0 once it is gone)."""
+    import psutil
+
+    try:
+        proc = psutil.Process(root)
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def run(size: int, out: Path) -> dict[str, object]:
+    """Run the demo once; return wall times, stage times, peak RSS and the exit code."""
+    xmodal = Path(sys.executable).with_name("xmodal")
+    cmd = [str(xmodal), "demo", "--out", str(out), "--size", str(size), "--no-progress"]
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env)  # fmt: skip
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, _tree_rss(proc.pid))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    marks: dict[str, float] = {}
+    lines: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        lines.append(line)
+        stripped = line.strip()
+        for stage in STAGES:
+            if stripped.startswith(stage):
+                marks[stage] = time.perf_counter() - start
+    code = proc.wait()
+    wall = time.perf_counter() - start
+    done.set()
+    sampler.join()
+    bounds = [marks.get(s) for s in STAGES] + [wall]
+    stages = {
+        s: (bounds[i + 1] - bounds[i]) if bounds[i] is not None and bounds[i + 1] is not None
+        else None
+        for i, s in enumerate(STAGES)
+    }  # fmt: skip
+    return {"code": code, "wall": wall, "peak_rss": peak, "stages": stages, "output": lines}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=500, help="clips in the demo world")
+    parser.add_argument("--keep", type=Path, default=None, help="run here and keep the output")
+    args = parser.parse_args()
+    load0 = os.getloadavg()
+    tmp = None
+    if args.keep is None:
+        tmp = Path(tempfile.mkdtemp(prefix="xmodal-bench-demo-"))
+        out = tmp / "demo"
+    else:
+        out = args.keep
+        if out.exists():
+            sys.exit(f"{out} exists; the benchmark needs a fresh directory")
+    try:
+        result = run(args.size, out)
+    finally:
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    load1 = os.getloadavg()
+    if result["code"] != 0:
+        sys.stdout.write("".join(result["output"][-40:]))
+        sys.exit(f"xmodal demo failed with exit code {result['code']}")
+    names = {"1/4": "world", "2/4": "features", "3/4": "train + evaluate", "4/4": "speak"}
+    print(f"xmodal demo --size {args.size} on {os.cpu_count()} cores "
+          f"(load average {load0[0]:.1f} at start, {load1[0]:.1f} at end)")  # fmt: skip
+    for stage, seconds in result["stages"].items():  # type: ignore[union-attr]
+        shown = "n/a" if seconds is None else f"{seconds:7.1f} s"
+        print(f"  {names[stage]:<17} {shown}")
+    wall, peak = float(result["wall"]), int(result["peak_rss"])  # type: ignore[arg-type]
+    print(
+        f"  {'total':<17} {wall:7.1f} s   ratio to the 10 min target: "
+        f"{wall / TARGET_SECONDS:.2f} ({'met' if wall <= TARGET_SECONDS else 'missed'})"
+    )
+    print(
+        f"  peak memory (process tree) {peak / 1024**3:.2f} GiB   ratio to the 4 GiB target: "
+        f"{peak / TARGET_BYTES:.2f} ({'met' if peak <= TARGET_BYTES else 'missed'})"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""The thesis study: metric glue on known values, and the quick study end to end."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from xmodal.data.objects import WorldConfig, generate
+from xmodal.evaluation.studies.thesis import (
+    ALL_SCHEDULES,
+    BOUND,
+    ThesisStudyConfig,
+    model_label,
+    prepare_data,
+    reference_scores,
+    run_study,
+    schedule_config,
+    score,
+    study_tasks,
+)
+from xmodal.pipelines.translation import LEAKY_LABEL, load_clip_features
+
+RESULT_KEYS = {
+    "study", "version", "created", "dataset", "config", "seeds", "features", "target", "models",
+    "references", "disentanglement", "speech", "thesis_claims", "timings", "leakage", "targets",
+}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    out = tmp_path_factory.mktemp("world")
+    generate(out, WorldConfig(size=50, seed=7), workers=2, progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def data(world):
+    config = ThesisStudyConfig.quick().pipeline
+    return prepare_data(load_clip_features(world, config, progress=False), config)
+
+
+def test_every_schedule_has_a_valid_scaled_config():
+    assert len(ALL_SCHEDULES) == 9
+    for name in ALL_SCHEDULES:
+        cfg = schedule_config(name, 0.02)
+        assert cfg.name == name
+    assert schedule_config("linear", 0.02).resolved()["beta_max"] == 0.02
+    assert schedule_config("constant", 0.02).resolved()["beta"] == 0.02
+    assert schedule_config("capacity", 0.02).resolved()["gamma"] == pytest.approx(0.2)
+
+
+def test_score_of_perfect_and_reference_predictions(data):
+    for split in ("test", "heldout"):
+        perfect = score(data, split, data.audio[split])
+        assert perfect["cosine_x100"] == pytest.approx(0.0, abs=1e-9)
+        assert perfect["mse"] == pytest.approx(0.0, abs=1e-12)
+    refs = reference_scores(data, seed=0)
+    assert set(refs) == {"train mean", "random train clip", BOUND}
+    for name, splits in refs.items():
+        for split in ("test", "heldout"):
+            m = splits[split]
+            assert 0.0 < m["cosine_x100"] < 200.0, name
+            assert 0.0 <= m["object_accuracy"] <= 1.0 and 0.0 <= m["action_accuracy"] <= 1.0
+    # the train mean predicts the same sequence for every clip: one prototype wins for all
+    assert refs["train mean"]["test"]["object_accuracy"] <= 0.5
+
+
+def test_prototype_accuracy_of_class_means(data):
+    """Predicting each train clip's own object prototype gives object accuracy 1."""
+    classes, protos = data.prototypes["object"]
+    labels = np.array([r["object"] for r in data.rows["train"]])
+    pred = protos[np.searchsorted(classes, labels)]  # (N, T, D)
+    data.audio["_protos"] = pred
+    data.rows["_protos"] = data.rows["train"]
+    try:
+        assert score(data, "_protos", pred)["object_accuracy"] == 1.0
+    finally:
+        del data.audio["_protos"], data.rows["_protos"]
+
+
+def test_labels_and_tasks():
+    assert model_label("baseline")[0] == "a"
+    assert model_label("vae+seq2seq/linear") == ("b", "(b) β-VAE (linear) latents + Seq2Seq")
+    assert model_label("cross/cosine")[0] == "c"
+    group, label = model_label("vae+seq2seq/leaky")
+    assert group == "d" and LEAKY_LABEL in label
+    tasks = study_tasks(ThesisStudyConfig(seeds=2))
+    assert len(tasks) == 2 * (2 + 1 + 9 + 1)
+    assert tasks[0]["kind"] == "speech"  # the slowest first
+    with pytest.raises(ValueError, match="unknown schedules"):
+        ThesisStudyConfig(schedules=("linear", "steep"))
+    with pytest.raises(ValueError, match="main_schedule"):
+        ThesisStudyConfig(schedules=("cosine",))
+
+
+@pytest.mark.slow
+def test_quick_study_end_to_end(world, tmp_path):
+    """The quick study on a 50-clip world (~40 s): every row, reference and plot is written."""
+    out = tmp_path / "report"
+    results = run_study(world, out, ThesisStudyConfig.quick(), progress=False)
+    import json
+
+    on_disk = json.loads((out / "results.json").read_text())
+    assert set(on_disk) == RESULT_KEYS
+    assert on_disk["seeds"] == [0]
+    models = on_disk["models"]
+    assert list(models) == [
+        "baseline", "vae+seq2seq/linear", "cross/linear", "vae+seq2seq/capacity",
+        "cross/capacity", "vae+seq2seq/leaky", "cross/leaky",
+    ]  # fmt: skip
+    for key, model in models.items():
+        assert model["leaky"] == key.endswith("/leaky")
+        assert (LEAKY_LABEL in model["label"]) == model["leaky"]
+        for split in ("test", "heldout"):
+            m = model["metrics"][split]
+            assert set(m) == {"cosine_x100", "mse", "object_accuracy", "action_accuracy"}
+            assert 0.0 <= m["cosine_x100"]["mean"] <= 200.0
+            assert m["cosine_x100"]["values"] == [m["cosine_x100"]["mean"]]
+    assert set(on_disk["references"]) == {"train mean", "random train clip", BOUND}
+    assert set(on_disk["disentanglement"]) == {"linear", "capacity"}
+    for scores in on_disk["disentanglement"].values():
+        for key in ("mig", "dci_disentanglement", "dci_completeness", "sap"):
+            assert 0.0 <= scores[key]["mean"] <= 1.0
+    held = on_disk["speech"]["models"]["vae"]["splits"]["heldout"]
+    assert held["chance"] == pytest.approx(1 / 25) and held["clips"] > 0
+    assert 0.0 <= held["phrase_accuracy"]["mean"] <= 1.0
+    gap = on_disk["leakage"]["vae+seq2seq"]["heldout"]
+    assert math.isclose(gap["gap"], gap["honest_cosine_x100"] - gap["leaky_cosine_x100"])
+    assert set(on_disk["targets"]) == {"heldout_cosine_ratio", "phrase_accuracy"}
+    report = (out / "report.md").read_text()
+    assert "## Leakage audit" in report and LEAKY_LABEL in report
+    assert "reference: train mean" in report and "## Targets" in report
+    for png in ("schedules", "results", "training_curves", "disentanglement", "traversal"):
+        assert (out / f"{png}.png").stat().st_size > 1000, png
+    # a rerun reuses every finished run and evaluation
+    cached = out / "runs" / "s0" / "baseline" / "eval.json"
+    before = cached.stat().st_mtime_ns
+    again = run_study(world, out, ThesisStudyConfig.quick(), progress=False)
+    assert cached.stat().st_mtime_ns == before
+    assert again["models"]["baseline"]["metrics"] == results["models"]["baseline"]["metrics"]
