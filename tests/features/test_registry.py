@@ -16,6 +16,7 @@ from xmodal.types import Modality
 def test_available_lists_every_encoder_of_the_issue() -> None:
     assert F.available() == [
         "efficientnet-lite0",
+        "efficientnet-lite0-spatial",
         "pixels",
         "clip:<hub id or dir>",
         "logmel",

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from xmodal.data.objects import WorldConfig, generate
+from xmodal.features.video import SpatialEfficientNetEncoder
 from xmodal.pipelines.translation import (
     LEAKY_LABEL,
     CanonicalSpeechConfig,
     CanonicalVoice,
     FeatureTransform,
-    SpatialEfficientNetEncoder,
     TeacherForcing,
     TranslationConfig,
     TranslationPipeline,

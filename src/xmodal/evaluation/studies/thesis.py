@@ -85,7 +85,8 @@ class ThesisStudyConfig:
     pipeline: TranslationConfig = field(default_factory=TranslationConfig)  # features, sizes
     translator: Seq2SeqConfig = field(default_factory=_thesis_translator)  # rows (a), (b), (d)
     translator_train: TrainConfig = field(default_factory=_thesis_translator_train)
-    beta_max: float = 0.01  # the β scale of every schedule (schedule_config)
+    beta_max: float = 0.01  # the β scale of every schedule of rows (b)-(d) (schedule_config)
+    vae_steps: int = 400  # optimiser steps of each β-VAE of rows (b)-(d)
     leaky: bool = True  # train row (d), the leakage audit
     speech: bool = True  # fit the speech-out pipelines and measure phrase accuracy
     speech_splits: tuple[str, ...] = ("heldout",)  # splits whose clips are spoken and recognised
@@ -125,7 +126,7 @@ class ThesisStudyConfig:
         base = {"seeds": 1, "schedules": ("linear", "capacity"), "pipeline": pipe,
                 "translator_train": TrainConfig(max_steps=30, batch_size=32, eval_every=15,
                                                 log_every=5),
-                "disentanglement_clips": 200, "dci_trees": 5}  # fmt: skip
+                "disentanglement_clips": 200, "dci_trees": 5, "vae_steps": 30}  # fmt: skip
         return cls(**{**base, **overrides})
 
     @classmethod
@@ -367,7 +368,8 @@ def run_task(data: ThesisData, config: ThesisStudyConfig, task: dict[str, Any], 
         vae = train_beta_vae(_split_pair(data.video), _split_pair(data.audio),
                              dataclasses.replace(pc.vae, variant=task["variant"]),
                              schedule_config(task["schedule"], config.beta_max),
-                             dataclasses.replace(pc.vae_train, seed=seed), runs / f"vae-{tag}",
+                             dataclasses.replace(pc.vae_train, seed=seed,
+                                                 max_steps=config.vae_steps), runs / f"vae-{tag}",
                              threads=pc.threads, progress=progress)  # fmt: skip
         latents = {s: video_latents(vae, data.video[s], data.audio[s] if leak else None)
                    for s in data.video}  # fmt: skip
@@ -392,9 +394,7 @@ def run_task(data: ThesisData, config: ThesisStudyConfig, task: dict[str, Any], 
                 lambda: disentanglement_scores(codes, rows, data.feats.info, config, seed),
             )
     elif task["kind"] == "speech":
-        cfg = dataclasses.replace(pc, source=task["source"], variant="honest",
-                                  schedule=schedule_config(config.main_schedule,
-                                                           config.beta_max))  # fmt: skip
+        cfg = dataclasses.replace(pc, source=task["source"], variant="honest")
         run_dir = runs / f"speech-{task['source']}"
 
         def compute() -> dict[str, Any]:
@@ -568,8 +568,8 @@ def run_study(
                     for k in per_seed[0]["disentanglement"][tag]}
               for tag in per_seed[0]["disentanglement"]}  # fmt: skip
     speech: dict[str, Any] = {}
-    for source, label in (("vae", f"β-VAE ({config.main_schedule}) + Seq2Seq"),
-                          ("raw", "raw-feature baseline")):  # fmt: skip
+    for source in ("vae", "raw"):
+        label = dataclasses.replace(config.pipeline, source=source, variant="honest").label
         if source not in per_seed[0]["speech"]:
             continue
         splits = {}
