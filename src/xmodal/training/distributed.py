@@ -14,6 +14,7 @@ import atexit
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import numpy as np
@@ -92,8 +93,18 @@ def init_distributed(device: str | None = None) -> DistInfo:
 
 
 def _destroy() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    if not dist.is_initialized():
+        return
+    # Tear down together: a rank that destroys its group while a peer is still talking to it
+    # makes gloo abort the peer ("terminate called without an active exception").
+    try:
+        if dist.get_backend() == "gloo":
+            dist.monitored_barrier(timeout=timedelta(seconds=60))
+        else:
+            dist.barrier()
+    except RuntimeError:  # a peer already died: nothing left to wait for
+        pass
+    dist.destroy_process_group()
 
 
 def barrier(info: DistInfo) -> None:
