@@ -6,7 +6,7 @@ machine and in this run:
 1. wall time of the whole demo and of each of its four stages (world, features, training and
    evaluation, speaking), read from the stage lines it prints;
 2. peak resident memory of the process tree (the demo and every worker it starts), sampled
-   every 0.2 s with psutil, summed over the tree;
+   every 0.2 s from ``/proc`` and summed over the tree;
 3. the ratios to the targets: 10 minutes and 4 GiB (a ratio <= 1 meets the target);
 4. the machine's load average at the start and the end (the cores may be shared).
 
@@ -32,20 +32,27 @@ STAGES = ("1/4", "2/4", "3/4", "4/4")
 
 
 def _tree_rss(root: int) -> int:
-    """Resident bytes of ``root`` and all its descendants (0 once it is gone)."""
-    import psutil
-
-    try:
-        proc = psutil.Process(root)
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
-    total = 0
-    for p in procs:
-        try:
-            total += p.memory_info().rss
-        except psutil.NoSuchProcess:
+    """Resident bytes of ``root`` and all its descendants, read from ``/proc`` (Linux)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    page = os.sysconf("SC_PAGE_SIZE")
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
             continue
+        try:
+            stat = Path(entry.path, "stat").read_text()
+            statm = Path(entry.path, "statm").read_text().split()
+        except OSError:  # the process ended meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+        pid, ppid = int(entry.name), int(fields[1])
+        children.setdefault(ppid, []).append(pid)
+        rss[pid] = int(statm[1]) * page
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(children.get(pid, []))
     return total
 
 
