@@ -27,19 +27,17 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
 import os
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from xmodal.data.manifest import read_dataset_info, write_dataset_info, write_manifest
+from xmodal.data._generate import cv2_module, ellipse, generate_clips
 from xmodal.data.splits import check_fractions, random_split
-from xmodal.utils import default_workers, read_json, write_json
+from xmodal.utils import write_json
 
 KIND = "talking"
 VOICE = "en-us"
@@ -404,23 +402,6 @@ def blinks(speaker: dict[str, Any], clip: dict[str, Any], n_frames: int, fps: fl
 # ----------------------------------------------------------------------------- drawing
 
 
-def _cv2() -> Any:
-    """OpenCV, imported lazily with an actionable error."""
-    try:
-        import cv2
-    except ImportError:
-        raise ImportError(
-            "the talking-head world is drawn with OpenCV: pip install opencv-python-headless "
-            "(or xmodal[vision])"
-        ) from None
-    return cv2
-
-
-def _ellipse(cx: float, cy: float, ax: float, ay: float, n: int = 40) -> np.ndarray:
-    a = np.linspace(0, 2 * np.pi, n, endpoint=False)
-    return np.stack([cx + ax * np.cos(a), cy + ay * np.sin(a)], axis=1)  # (n, 2)
-
-
 def render_background(speaker: dict[str, Any], resolution: int) -> np.ndarray:
     """The speaker's static background, (H, W, 3) float32 in 0..255."""
     n = resolution
@@ -446,7 +427,7 @@ def render_background(speaker: dict[str, Any], resolution: int) -> np.ndarray:
 
 
 def _poly(img: np.ndarray, pts: np.ndarray, color: Any) -> None:
-    cv2 = _cv2()
+    cv2 = cv2_module()
 
     cv2.fillPoly(
         img,
@@ -506,14 +487,14 @@ def render_frame(
         ),
         shade,
     )
-    _poly(img, tf(_ellipse(0, 1.35 * hh + 0.3 * n, 1.7 * hw, 0.45 * n)), hair * 0.4 + 60)
+    _poly(img, tf(ellipse(0, 1.35 * hh + 0.3 * n, 1.7 * hw, 0.45 * n, 40)), hair * 0.4 + 60)
     if speaker["hair_style"] == 1:
-        _poly(img, tf(_ellipse(0, 0.1 * hh, 1.18 * hw, 1.1 * hh)), hair)
+        _poly(img, tf(ellipse(0, 0.1 * hh, 1.18 * hw, 1.1 * hh, 40)), hair)
     for side in (-1, 1):
-        _poly(img, tf(_ellipse(side * 0.97 * hw, 0.0, 0.13 * hw, 0.22 * hh)), shade)
-    _poly(img, tf(_ellipse(0, 0, hw, hh, 64)), skin)
+        _poly(img, tf(ellipse(side * 0.97 * hw, 0.0, 0.13 * hw, 0.22 * hh, 40)), shade)
+    _poly(img, tf(ellipse(0, 0, hw, hh, 64)), skin)
     if speaker["hair_style"] in (0, 1):
-        cap = _ellipse(0, -0.55 * hh, 1.04 * hw, 0.55 * hh, 48)
+        cap = ellipse(0, -0.55 * hh, 1.04 * hw, 0.55 * hh, 48)
         cap = cap[cap[:, 1] <= -0.45 * hh]  # the top of the head
         _poly(img, tf(cap), hair)
     # eyes, brows
@@ -521,10 +502,10 @@ def render_frame(
     for side in (-1, 1):
         cx = side * ex
         lid = max(0.08, eye_open)
-        _poly(img, tf(_ellipse(cx, ey, es * 1.5, es * lid, 24)), (245, 245, 240))
+        _poly(img, tf(ellipse(cx, ey, es * 1.5, es * lid, 24)), (245, 245, 240))
         if eye_open > 0.3:
-            _poly(img, tf(_ellipse(cx, ey, es * 0.75, es * 0.75 * lid, 16)), speaker["iris"])
-            _poly(img, tf(_ellipse(cx, ey, es * 0.35, es * 0.35 * lid, 12)), (10, 10, 10))
+            _poly(img, tf(ellipse(cx, ey, es * 0.75, es * 0.75 * lid, 16)), speaker["iris"])
+            _poly(img, tf(ellipse(cx, ey, es * 0.35, es * 0.35 * lid, 12)), (10, 10, 10))
         brow = np.array(
             [
                 [cx - 1.6 * es, ey - 1.9 * es],
@@ -544,10 +525,10 @@ def render_frame(
     half_w = speaker["mouth_w"] * hw * width * (1 - 0.25 * rnd)
     lip = speaker["lip_thick"] * hh
     gap = op * 0.32 * hh  # half opening
-    outer = _ellipse(0, my, half_w + lip * rnd, gap + lip * (1 + 0.6 * rnd), 40)
+    outer = ellipse(0, my, half_w + lip * rnd, gap + lip * (1 + 0.6 * rnd), 40)
     _poly(img, tf(outer), speaker["lip"])
     if gap > 0.25:
-        inner = _ellipse(0, my, half_w * (0.85 - 0.2 * rnd), gap, 40)
+        inner = ellipse(0, my, half_w * (0.85 - 0.2 * rnd), gap, 40)
         _poly(img, tf(inner), (55, 18, 22))
         if teeth > 0:
             band = inner.copy()
@@ -691,36 +672,6 @@ def dataset_info(config: TalkingConfig) -> dict[str, Any]:
     }
 
 
-def _is_done(clips: Path, cid: str) -> bool:
-    return (clips / f"{cid}.mp4").is_file() and (clips / f"{cid}.json").is_file()
-
-
-def _claim_directory(out: Path, info: dict[str, Any]) -> None:
-    """Write ``dataset.json``, or check that the existing one describes the same world."""
-    if (out / "dataset.json").exists():
-        existing = read_dataset_info(out)
-        if existing != info:
-            keys = sorted(k for k in set(existing) | set(info) if existing.get(k) != info.get(k))
-            diffs = "; ".join(f"{k}: {existing.get(k)!r} -> {info.get(k)!r}" for k in keys[:4])
-            raise ValueError(
-                f"{out} already holds a different dataset ({diffs}); generate into another "
-                "directory or delete this one"
-            )
-        return
-    if out.exists() and not out.is_dir():
-        raise ValueError(f"{out}: exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()):
-        raise ValueError(
-            f"{out}: not empty and not a dataset (no dataset.json); choose an empty or new "
-            "directory"
-        )
-    write_dataset_info(out, info)
-
-
-def _init_worker() -> None:
-    _cv2().setNumThreads(1)  # one process per core already
-
-
 def generate(
     out_dir: str | os.PathLike[str],
     config: TalkingConfig,
@@ -744,65 +695,18 @@ def generate(
     Raises:
         ValueError: ``out_dir`` holds a different world, or is a non-empty non-dataset folder.
     """
-    import multiprocessing
-
-    from tqdm.auto import tqdm
-
-    cv2 = _cv2()
     out = Path(out_dir)
-    workers = default_workers() if workers is None else int(workers)
-    if workers < 1:
-        raise ValueError(f"workers must be >= 1, got {workers}")
-    _claim_directory(out, dataset_info(config))
-    clips = out / "clips"
-    clips.mkdir(parents=True, exist_ok=True)
-    for stale in clips.glob(".talk-*"):  # temp files of a killed run
-        stale.unlink(missing_ok=True)
     spk_split = speaker_splits(config)
-    splits = [spk_split[i % config.speakers] for i in range(config.size)]
-    todo = [i for i in range(config.size) if not _is_done(clips, clip_id(i))]
-    bar = tqdm(
-        total=config.size,
-        initial=config.size - len(todo),
-        unit="clip",
+    return generate_clips(
+        out,
+        dataset_info(config),
+        [clip_id(i) for i in range(config.size)],
+        build_clip,
+        [(config, i, spk_split[i % config.speakers], out) for i in range(config.size)],
+        workers=workers,
+        progress=progress,
         desc="talking",
-        disable=not progress,
-        dynamic_ncols=True,
     )
-    try:
-        if workers == 1 or len(todo) <= 1:
-            for i in todo:
-                build_clip(config, i, splits[i], out)
-                bar.update()
-        else:
-            # fork (as the object world): OpenCV's thread pool must not be live in the parent
-            # while children are forked, so it runs single-threaded meanwhile.
-            methods = multiprocessing.get_all_start_methods()
-            ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
-            threads = cv2.getNumThreads()
-            cv2.setNumThreads(1)
-            try:
-                with ProcessPoolExecutor(
-                    min(workers, len(todo)), mp_context=ctx, initializer=_init_worker
-                ) as pool:
-                    pending: set[Future] = set()
-                    queue = iter(todo)
-                    while True:
-                        for i in itertools.islice(queue, 4 * workers - len(pending)):
-                            pending.add(pool.submit(build_clip, config, i, splits[i], out))
-                        if not pending:
-                            break
-                        done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                        for future in done:
-                            future.result()  # re-raises a worker's error here
-                            bar.update()
-            finally:
-                cv2.setNumThreads(threads)
-    finally:
-        bar.close()
-    rows = [read_json(clips / f"{clip_id(i)}.json") for i in range(config.size)]
-    write_manifest(out, rows)
-    return out
 
 
 def summarize(dataset_dir: str | os.PathLike[str]) -> dict[str, Any]:
