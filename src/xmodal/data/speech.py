@@ -247,6 +247,8 @@ class _Engine:
         lib.espeak_Synth.restype = ctypes.c_int
         lib.espeak_Synchronize.restype = ctypes.c_int
         lib.espeak_Terminate.restype = ctypes.c_int
+        lib.espeak_ng_SetRandSeed.argtypes = [ctypes.c_long]
+        lib.espeak_ng_SetRandSeed.restype = None
         rate = lib.espeak_Initialize(
             _AUDIO_OUTPUT_SYNCHRONOUS, 0, self.data_path.encode(), _INITIALIZE_PHONEME_EVENTS
         )
@@ -282,6 +284,10 @@ class _Engine:
                 raise SpeechError(_unknown_voice_message(voice, self.data_path))
             lib.espeak_SetParameter(_PARAM_RATE, rate, 0)
             lib.espeak_SetParameter(_PARAM_PITCH, pitch, 0)
+            # The breathy variants (f2, f3, f5, ...) mix in noise from espeak-ng's own random
+            # generator, whose state a fresh load does not reliably reset (measured: the same
+            # call differed by ~5% RMS between processes): seed it for every utterance.
+            lib.espeak_ng_SetRandSeed(ctypes.c_long(1))
             self._chunks, self._events = [], []
             data = text.encode("utf-8")
             status = lib.espeak_Synth(
