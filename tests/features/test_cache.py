@@ -233,3 +233,21 @@ def test_integer_and_float_fps_share_one_fingerprint(tmp_path):
     enc = get("pixels")
     assert _fingerprint(tmp_path, enc, 4) == _fingerprint(tmp_path, enc, 4.0)
     assert _fingerprint(tmp_path, enc, 4) != _fingerprint(tmp_path, enc, 8)
+
+
+def test_video_at_a_fixed_rate_has_its_own_entry(dataset: Path) -> None:
+    """Native-rate and fixed-rate features of one encoder live side by side: asking for one
+    never re-extracts (or returns) the other."""
+    enc = PixelsEncoder(height=2, width=2)
+    native = extract_dataset(dataset, enc, progress=False)
+    stamp = (native / "meta.json").stat().st_mtime_ns
+    slow = extract_dataset(dataset, enc, fps=2, progress=False)
+    assert native == cache_path(dataset, enc.id) and slow == cache_path(dataset, enc.id, fps=2.0)
+    assert slow == dataset / "features" / "fps2" / enc.id
+    assert is_cached(dataset, enc) and is_cached(dataset, enc, fps=2)
+    assert not is_cached(dataset, enc, fps=4)
+    a, b = load_features(dataset, enc), load_features(dataset, enc, fps=2)
+    assert [len(x) for x in a.arrays()] == [FPS] * len(a.ids)  # one second at the native rate
+    assert [len(x) for x in b.arrays()] == [2] * len(b.ids)  # one second at 2 fps
+    assert extract_dataset(dataset, enc, progress=False) == native  # still cached, not redone
+    assert (native / "meta.json").stat().st_mtime_ns == stamp

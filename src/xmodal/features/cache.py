@@ -1,7 +1,8 @@
 """The feature cache: per (dataset, encoder id) float32 arrays on disk, memory-mapped on read.
 
-Layout of ``DATASET/features/<encoder id>/`` (the root ``DATASET/features`` can be replaced
-with ``cache_dir``; give each dataset its own)::
+Layout of ``DATASET/features/<encoder id>/``, or ``DATASET/features/fps<rate>/<encoder id>/``
+for video decoded at a fixed rate (the root ``DATASET/features`` can be replaced with
+``cache_dir``; give each dataset its own)::
 
     data.npy      (sum of T_i, D) float32: every clip's rows, one clip after another
     offsets.npy   (N + 1,) int64: clip i is data[offsets[i]:offsets[i + 1]]
@@ -50,10 +51,16 @@ def cache_root(dataset_dir: str | Path, cache_dir: str | Path | None = None) -> 
 
 
 def cache_path(
-    dataset_dir: str | Path, encoder_id: str, cache_dir: str | Path | None = None
+    dataset_dir: str | Path,
+    encoder_id: str,
+    cache_dir: str | Path | None = None,
+    fps: float | None = None,
 ) -> Path:
-    """``<cache root>/<encoder id>``."""
-    return cache_root(dataset_dir, cache_dir) / encoder_id
+    """``<cache root>/<encoder id>``, or ``<cache root>/fps<fps>/<encoder id>`` for video decoded
+    at a fixed rate: features at different rates live side by side, and every pipeline asking
+    for the same encoder at the same rate shares one entry."""
+    root = cache_root(dataset_dir, cache_dir)
+    return (root if fps is None else root / f"fps{float(fps):g}") / encoder_id
 
 
 # ----------------------------------------------------------------------------- reading
@@ -120,7 +127,10 @@ class FeatureSet:
 
 
 def load_features(
-    dataset_dir: str | Path, encoder: str | Encoder, cache_dir: str | Path | None = None
+    dataset_dir: str | Path,
+    encoder: str | Encoder,
+    cache_dir: str | Path | None = None,
+    fps: float | None = None,
 ) -> FeatureSet:
     """Open a finished cache entry.
 
@@ -128,6 +138,7 @@ def load_features(
         dataset_dir: the dataset directory.
         encoder: an encoder id (``"logmel-sr16000-nfft400-hop160-mels80"``) or an encoder.
         cache_dir: the cache root, if not ``DATASET/features``.
+        fps: the rate video was decoded at when extracted (None: each clip's native rate).
 
     Returns:
         The :class:`FeatureSet` (arrays memory-mapped, nothing read yet).
@@ -137,7 +148,7 @@ def load_features(
             command that makes it).
     """
     encoder_id = encoder.id if isinstance(encoder, Encoder) else str(encoder)
-    path = cache_path(dataset_dir, encoder_id, cache_dir)
+    path = cache_path(dataset_dir, encoder_id, cache_dir, fps)
     meta_file = path / "meta.json"
     if not meta_file.is_file():
         state = "is unfinished (resume it)" if path.is_dir() else "does not exist"
@@ -161,7 +172,9 @@ def is_cached(
     fps: float | None = None,
 ) -> bool:
     """Whether a finished entry for this encoder matches the dataset as it is now."""
-    meta_file = cache_path(dataset_dir, encoder.id, cache_dir) / "meta.json"
+    if encoder.modality is not Modality.VIDEO:
+        fps = None
+    meta_file = cache_path(dataset_dir, encoder.id, cache_dir, fps) / "meta.json"
     if not meta_file.is_file():
         return False
     return read_json(meta_file).get("fingerprint") == _fingerprint(dataset_dir, encoder, fps)
@@ -347,7 +360,7 @@ def extract_dataset(
             enc.batch_size = batch_size  # type: ignore[attr-defined]
     if enc.modality is not Modality.VIDEO:
         fps = None
-    out = cache_path(dataset_dir, enc.id, cache_dir)
+    out = cache_path(dataset_dir, enc.id, cache_dir, fps)
     fingerprint = _fingerprint(dataset_dir, enc, fps)
     meta_file = out / "meta.json"
     if meta_file.is_file() and read_json(meta_file).get("fingerprint") == fingerprint:

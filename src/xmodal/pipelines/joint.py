@@ -455,9 +455,10 @@ def load_dataset_features(
     rows = read_manifest(dataset_dir)
     out = {}
     for m, enc in encoders.items():
-        extract_dataset(dataset_dir, enc, fps=fps if m is Modality.VIDEO else None,
-                        progress=progress, log=_quiet_log(dataset_dir, rows, m))  # fmt: skip
-        out[m] = load_features(dataset_dir, enc)
+        rate = fps if m is Modality.VIDEO else None
+        extract_dataset(dataset_dir, enc, fps=rate, progress=progress,
+                        log=_quiet_log(dataset_dir, rows, m))  # fmt: skip
+        out[m] = load_features(dataset_dir, enc, fps=rate)
     return out
 
 

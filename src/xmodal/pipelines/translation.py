@@ -264,11 +264,6 @@ class ClipFeatures:
         return fs.arrays([r["id"] for r in rows])
 
 
-def video_cache_dir(dataset_dir: str | os.PathLike[str], fps: float | None) -> Path | None:
-    """Where video features decoded at ``fps`` are cached (None: the default cache)."""
-    return None if fps is None else Path(dataset_dir) / "features" / f"fps{fps:g}"
-
-
 def load_clip_features(
     dataset_dir: str | os.PathLike[str], config: TranslationConfig, progress: bool = True
 ) -> ClipFeatures:
@@ -291,11 +286,9 @@ def load_clip_features(
             f"video_encoder {config.video_encoder!r} must read video and audio_encoder "
             f"{config.audio_encoder!r} audio"
         )
-    cache = video_cache_dir(dataset_dir, config.video_fps)
-    extract_dataset(dataset_dir, video_enc, cache_dir=cache, fps=config.video_fps,
-                    progress=progress)  # fmt: skip
+    extract_dataset(dataset_dir, video_enc, fps=config.video_fps, progress=progress)
     extract_dataset(dataset_dir, audio_enc, progress=progress)
-    video = load_features(dataset_dir, video_enc, cache_dir=cache)
+    video = load_features(dataset_dir, video_enc, fps=config.video_fps)
     audio = load_features(dataset_dir, audio_enc)
     keep = [r for r in rows if r["id"] in video and r["id"] in audio]
     missing = [k for k in ("object", "action", "split") if any(k not in r for r in keep)]
