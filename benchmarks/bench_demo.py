@@ -3,8 +3,8 @@
 Runs ``xmodal demo --out <fresh temp dir> --size N`` in a subprocess and measures, on this
 machine and in this run:
 
-1. wall time of the whole demo and of each of its four stages (world, features, training and
-   evaluation, speaking), read from the stage lines it prints;
+1. wall time of the whole demo and of each of its five stages (world, features, training and
+   evaluation, speaking, the memory library), read from the stage lines it prints;
 2. peak resident memory of the process tree (the demo and every worker it starts), sampled
    every 0.2 s from ``/proc`` and summed over the tree;
 3. the ratios to the targets: 10 minutes and 4 GiB (a ratio <= 1 meets the target);
@@ -28,7 +28,7 @@ from pathlib import Path
 
 TARGET_SECONDS = 600.0
 TARGET_BYTES = 4 * 1024**3
-STAGES = ("1/4", "2/4", "3/4", "4/4")
+STAGES = ("1/5", "2/5", "3/5", "4/5", "5/5")
 
 
 def _tree_rss(root: int) -> int:
@@ -120,7 +120,8 @@ def main() -> None:
     if result["code"] != 0:
         sys.stdout.write("".join(result["output"][-40:]))
         sys.exit(f"xmodal demo failed with exit code {result['code']}")
-    names = {"1/4": "world", "2/4": "features", "3/4": "train + evaluate", "4/4": "speak"}
+    names = {"1/5": "world", "2/5": "features", "3/5": "train + evaluate", "4/5": "speak",
+             "5/5": "library"}  # fmt: skip
     print(f"xmodal demo --size {args.size} on {os.cpu_count()} cores "
           f"(load average {load0[0]:.1f} at start, {load1[0]:.1f} at end)")  # fmt: skip
     for stage, seconds in result["stages"].items():  # type: ignore[union-attr]

@@ -53,10 +53,6 @@ PRIMARY_SPACE: dict[Modality, str] = {
 }  # fmt: skip
 MODEL_PREFIX = "xmodal-library/1"
 _SILENCE = 1e-3  # peak amplitude below which a chunk is not sent to speech recognition
-# Std of the seeded noise floor added before speech recognition. Digitally clean speech (espeak,
-# text-to-speech, studio-silent pauses) otherwise starves pocketsphinx's noise estimate and comes
-# out garbled; on real recordings a -60 dBFS floor sits under their own noise and changes nothing.
-ASR_DITHER = 1e-3
 
 
 def _media_suffixes() -> tuple[str, ...]:
@@ -434,7 +430,7 @@ class Embedder:
         if transcribe and self.config.transcribe and len(wave) and np.abs(wave).max() > _SILENCE:
             from xmodal.features.asr import recognise
 
-            transcript = recognise(wave, sample_rate=sr, dither=ASR_DITHER)
+            transcript = recognise(wave, sample_rate=sr)
             per_window: dict[int, list[str]] = {i: [] for i in idx}
             for w in transcript.words:
                 mid = c0 + (w.start + w.end) / 2

@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xmodal.library.embed import (
-    ASR_DITHER,
     AUDIO_SPACE,
     JOINT_SPACE,
     MEDIA_SUFFIXES,
@@ -222,7 +221,7 @@ def query_lists(
         if np.abs(wave).max() > 1e-3:
             from xmodal.features.asr import recognise
 
-            text = recognise(wave, dither=ASR_DITHER).text
+            text = recognise(wave).text
         if text:
             vectors[TEXT_SPACE] = embedder.text.extract([text])[0]
         afeats = embedder.audio_features(wave) if embedder.audio is not None else None
