@@ -129,6 +129,9 @@ def test_quick_study_end_to_end(world, tmp_path):
     gap = on_disk["leakage"]["vae+seq2seq"]["heldout"]
     assert math.isclose(gap["gap"], gap["honest_cosine_x100"] - gap["leaky_cosine_x100"])
     assert set(on_disk["targets"]) == {"heldout_cosine_ratio", "phrase_accuracy"}
+    seen = on_disk["speech"]["models"]["vae"]["splits"]["test"]  # in-distribution, beside it
+    target = on_disk["targets"]["phrase_accuracy"]
+    assert target["test_phrase_accuracy"] == seen["phrase_accuracy"]["mean"]
     report = (out / "report.md").read_text()
     assert "## Leakage audit" in report and LEAKY_LABEL in report
     assert "reference: train mean" in report and "## Targets" in report
@@ -140,3 +143,14 @@ def test_quick_study_end_to_end(world, tmp_path):
     again = run_study(world, out, ThesisStudyConfig.quick(), progress=False)
     assert cached.stat().st_mtime_ns == before
     assert again["models"]["baseline"]["metrics"] == results["models"]["baseline"]["metrics"]
+    # asking for one more speech split evaluates it with the fitted pipeline, refitting nothing
+    speech_run = out / "runs" / "s0" / "speech-vae"
+    fitted = (speech_run / "pipeline.json").stat().st_mtime_ns
+    more = run_study(world, out, ThesisStudyConfig.quick(speech_splits=("val", "test", "heldout")),
+                     progress=False)  # fmt: skip
+    assert (speech_run / "pipeline.json").stat().st_mtime_ns == fitted
+    assert list(more["speech"]["models"]["vae"]["splits"]) == ["val", "test", "heldout"]
+    assert (
+        more["speech"]["models"]["vae"]["splits"]["heldout"]
+        == again["speech"]["models"]["vae"]["splits"]["heldout"]
+    )
