@@ -134,6 +134,29 @@ def test_write_mp4_pads_odd_sizes_and_writes_silent_clips(tmp_path: Path) -> Non
     assert sorted(p.name for p in tmp_path.iterdir()) == ["odd.mp4"]
 
 
+def test_write_mp4_is_byte_deterministic(tmp_path: Path) -> None:
+    """The same frames always give the same file (x264's mbtree assembly did not, see write_mp4)."""
+    import cv2
+
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[:64, :64]
+    clips = []
+    for seed in range(6):  # a moving disc over a gradient, with a little noise
+        background = (np.stack([x * 2 + seed, y * 3, x + y], -1) % 256).astype(np.uint8)
+        frames = []
+        for t in range(8):
+            f = background.copy()
+            cv2.circle(f, (10 + 5 * t, 20 + 3 * t), 9, (200, 50, 50), -1, lineType=cv2.LINE_AA)
+            frames.append(np.clip(f + rng.normal(0, 3, f.shape), 0, 255).astype(np.uint8))
+        clips.append(np.stack(frames))  # (8, 64, 64, 3)
+    for i, frames in enumerate(clips):
+        first = tmp_path / f"{i}.mp4"
+        write_mp4(first, frames, 8)
+        for again in range(3):
+            write_mp4(tmp_path / "again.mp4", frames, 8)
+            assert (tmp_path / "again.mp4").read_bytes() == first.read_bytes(), (i, again)
+
+
 def test_write_wav_round_trip(tmp_path: Path) -> None:
     audio = sine(1000, 0.5, amplitude=0.8)
     path = tmp_path / "tone.wav"

@@ -551,7 +551,10 @@ def write_mp4(
         video = container.add_stream("libx264", rate=rate)
         video.width, video.height = width + pad_w, height + pad_h
         video.pix_fmt = "yuv420p"
-        video.options = {"crf": str(crf), "preset": preset}
+        # mbtree off: x264's assembly for macroblock-tree rate control is not deterministic in
+        # the PyAV 18 wheels (one input, several streams), and generated worlds must be
+        # byte-stable; with it off (or with asm=0) every encode of the same frames is identical.
+        video.options = {"crf": str(crf), "preset": preset, "x264-params": "mbtree=0"}
         video.codec_context.thread_count = threads
         sound = None
         if audio is not None:
