@@ -97,8 +97,13 @@ def test_extract_fps_and_cache_dir(world: Path, tmp_path: Path) -> None:
         "--no-progress",
     )
     assert result.exit_code == 0, result.output
-    fs = load_features(world, "pixels-2x2", cache_dir=cache)
+    fs = load_features(world, "pixels-2x2", cache_dir=cache, fps=4)
+    assert fs.path == cache / "fps4" / "pixels-2x2"
     assert fs["clip-000"].shape == (4, 12) and fs.meta["step_s"][0] == 0.25
+    with pytest.raises(FileNotFoundError, match=r"does not exist; .* it is cached at: --fps 4$"):
+        load_features(world, "pixels-2x2", cache_dir=cache)  # asked at the native rate
+    with pytest.raises(FileNotFoundError, match=r"it is cached at: --fps 4$"):
+        load_features(world, "pixels-2x2", cache_dir=cache, fps=2.5)
     assert not (world / "features").exists()
 
 

@@ -214,8 +214,12 @@ def test_text_rows_without_text_are_skipped_and_listed(dataset) -> None:
 
 
 def test_clear_errors(tmp_path, dataset) -> None:
-    with pytest.raises(FileNotFoundError, match="does not exist"):
+    with pytest.raises(FileNotFoundError, match="does not exist") as err:
         load_features(dataset, "pixels-9x9")
+    assert "cached at" not in str(err.value)  # no entry at any rate
+    extract_dataset(dataset, PixelsEncoder(2, 2), progress=False)  # at the native rate
+    with pytest.raises(FileNotFoundError, match=r"cached at: the native rate \(no --fps\)$"):
+        load_features(dataset, "pixels-2x2", fps=4)
     with pytest.raises(FileNotFoundError, match="dataset directory does not exist"):
         extract_dataset(tmp_path / "missing", PixelsEncoder(), progress=False)
     with pytest.raises(ValueError, match="unknown encoder"):

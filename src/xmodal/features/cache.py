@@ -152,9 +152,10 @@ def load_features(
     meta_file = path / "meta.json"
     if not meta_file.is_file():
         state = "is unfinished (resume it)" if path.is_dir() else "does not exist"
+        hint = _other_rates_hint(cache_root(dataset_dir, cache_dir), encoder_id, fps)
         raise FileNotFoundError(
             f"{path}: feature cache {state}; run `xmodal features extract {dataset_dir} ...` "
-            f"with the encoder whose id is {encoder_id!r}"
+            f"with the encoder whose id is {encoder_id!r}{hint}"
         )
     meta = read_json(meta_file)
     offsets = np.load(path / "offsets.npy")
@@ -163,6 +164,18 @@ def load_features(
     if data.shape != (total, int(meta["dim"])):
         raise ValueError(f"{path}: data.npy has shape {data.shape}, meta says {meta['shape']}")
     return FeatureSet(path, meta, data, offsets)
+
+
+def _other_rates_hint(root: Path, encoder_id: str, fps: float | None) -> str:
+    """``"; it is cached at: --fps 4"`` when finished entries exist at other decode rates."""
+    found = []
+    if fps is not None and (root / encoder_id / "meta.json").is_file():
+        found.append("the native rate (no --fps)")
+    for d in sorted(root.glob("fps*")):
+        rate = d.name[3:]
+        if (d / encoder_id / "meta.json").is_file() and (fps is None or rate != f"{fps:g}"):
+            found.append(f"--fps {rate}")
+    return f"; it is cached at: {', '.join(found)}" if found else ""
 
 
 def is_cached(
