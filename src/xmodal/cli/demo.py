@@ -46,6 +46,7 @@ def demo(
         results_table,
         run_study,
         speech_table,
+        target_line,
     )
     from xmodal.features.asr import phrase_grammar, recognise
     from xmodal.library.search import demo_library, match_counts
@@ -92,10 +93,7 @@ def demo(
             console.print(speech_table(results), markup=False)
         for target in results["targets"].values():
             verdict = "met" if target["met"] else "MISSED (the report says what limits it)"
-            console.print(
-                f"{target['what']}: {target['value']:.3f} (target {target['target']}) — {verdict}",
-                markup=False,
-            )
+            console.print(f"{target_line(target)} — {verdict}", markup=False)
         console.print(
             f"\nHeld-out clip {clip['id']} ({clip['object']}, {clip['action']}: a pair never seen "
             f"in training) -> {said_path}\n  the system says: "

@@ -64,7 +64,12 @@ def thesis(
     distance and MSE on the test split and the held-out compositions, mean ± std over seeds;
     speech out (phrase accuracy of the generated speech) and disentanglement (MIG, DCI, SAP).
     """
-    from xmodal.evaluation.studies.thesis import ThesisStudyConfig, results_table, run_study
+    from xmodal.evaluation.studies.thesis import (
+        ThesisStudyConfig,
+        results_table,
+        run_study,
+        target_line,
+    )
     from xmodal.utils import default_workers
 
     with user_errors(ImportError):
@@ -74,5 +79,5 @@ def thesis(
     typer.echo(results_table(results))
     for target in results["targets"].values():
         verdict = "met" if target["met"] else "MISSED"
-        typer.echo(f"{target['what']}: {target['value']:.3f} (target {target['target']}) {verdict}")
+        typer.echo(f"{target_line(target)} {verdict}")
     typer.echo(f"wrote {out}/results.json and {out}/report.md (with plots)")

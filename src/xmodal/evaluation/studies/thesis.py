@@ -667,7 +667,7 @@ def _targets(results: dict[str, Any], config: ThesisStudyConfig) -> dict[str, An
         bound = results["references"][BOUND]
         best = bound["heldout"]["cosine_x100"]["mean"] / _metric(results, "baseline", "heldout")
         out["heldout_cosine_ratio"] = {
-            "value": ratio, "target": TARGETS["heldout_cosine_ratio"],
+            "value": ratio, "comparison": "≤", "target": TARGETS["heldout_cosine_ratio"],
             "met": ratio <= TARGETS["heldout_cosine_ratio"],
             "bound_ratio": best,
             "what": "held-out cosine distance of the honest β-VAE pipeline / the baseline's",
@@ -678,7 +678,7 @@ def _targets(results: dict[str, Any], config: ThesisStudyConfig) -> dict[str, An
     if vae:
         acc = vae["phrase_accuracy"]["mean"]
         out["phrase_accuracy"] = {
-            "value": acc, "target": TARGETS["phrase_accuracy"],
+            "value": acc, "comparison": "≥", "target": TARGETS["phrase_accuracy"],
             "met": acc >= TARGETS["phrase_accuracy"],
             "object_accuracy": vae["object_accuracy"]["mean"],
             "action_accuracy": vae["action_accuracy"]["mean"],
@@ -690,6 +690,14 @@ def _targets(results: dict[str, Any], config: ThesisStudyConfig) -> dict[str, An
 
 
 # ----------------------------------------------------------------------------- report
+
+
+def target_line(target: dict[str, Any]) -> str:
+    """One target of ``results["targets"]`` as text: what, the measured value and the target."""
+    return (
+        f"{target['what']}: {target['value']:.3f} "
+        f"(target {target['comparison']} {target['target']})"
+    )
 
 
 def results_table(results: dict[str, Any], schedules: str = "main") -> str:
@@ -820,8 +828,7 @@ def report_markdown(results: dict[str, Any]) -> str:
     lines += ["", "## Targets", ""]
     for name, t in results["targets"].items():
         verdict = "met" if t["met"] else "**missed**"
-        lines.append(f"- {t['what']}: {t['value']:.3f} (target {'≤' if 'ratio' in name else '≥'} "
-                     f"{t['target']}) — {verdict}.")  # fmt: skip
+        lines.append(f"- {target_line(t)} — {verdict}.")
         if not t["met"]:
             lines.append(f"  - What limits it: {_limit(name, t)}")
     lines += [
