@@ -42,7 +42,7 @@ def _timed(fn: Callable[[], object], repeat: int = 1) -> tuple[float, float]:
 def build_space(workdir: Path, clips: int, video: str, audio: str, text: str) -> tuple[Path, Path]:
     """A world of ``clips`` clips and a joint space trained 10 steps on it."""
     from xmodal.data.objects import WorldConfig, generate
-    from xmodal.pipelines.joint import JointTrainConfig, train_joint
+    from xmodal.joint import JointTrainConfig, train_joint
 
     world = generate(workdir / "world", WorldConfig(size=clips, seed=0), progress=False)
     cfg = JointTrainConfig(video=video, audio=audio, text=text)

@@ -109,7 +109,7 @@ def timed(fn, *args) -> tuple[float, float]:
 
 
 def ingest(files: list[Path], lib_dir: Path, workers: int, transcribe: bool) -> None:
-    from xmodal.library.ingest import IngestConfig
+    from xmodal.library.embed import IngestConfig
     from xmodal.library.library import Library
 
     with Library.open(lib_dir, config=IngestConfig(transcribe=transcribe)) as lib:

@@ -24,8 +24,8 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from xmodal.library.lancedb_store import LanceStore
-from xmodal.library.store import Entry, Filters, LibraryMeta, Segment
+from xmodal.library.lancedb import LanceStore
+from xmodal.library.records import Entry, Filters, LibraryMeta, Segment
 from xmodal.types import Modality
 
 T0 = 1_700_000_000.0

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from xmodal.types import Modality
 
 if TYPE_CHECKING:
-    from xmodal.pipelines.joint import JointSpace
+    from xmodal.joint import JointSpace
 
 __all__ = ["Modality", "__version__", "load"]
 __version__ = "0.1.0"
@@ -26,6 +26,6 @@ def load(run_dir: str | os.PathLike[str]) -> JointSpace:
 
     Imports torch only when called, so ``import xmodal`` stays light.
     """
-    from xmodal.pipelines.joint import JointSpace
+    from xmodal.joint import JointSpace
 
     return JointSpace.load(run_dir)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from tests.pipelines._tiny_joint import PIXELS, tiny_world
+from tests.joint._tiny_joint import PIXELS, tiny_world
 from xmodal.cli import app
 from xmodal.data.manifest import read_manifest
 from xmodal.utils import read_json

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.pipelines._tiny_joint import tiny_run, tiny_world
+from tests.joint._tiny_joint import tiny_run, tiny_world
 from xmodal.data.manifest import read_manifest
 from xmodal.evaluation.studies import retrieval as study
 from xmodal.evaluation.studies.retrieval import (

@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from xmodal.library.store import LibraryMeta, Store, open_store
+from xmodal.library.records import LibraryMeta
+from xmodal.library.store import Store, open_store
 
 META = LibraryMeta(model_id="test-model-v1", spaces={"joint": 4, "text-frozen": 3})
 
@@ -129,8 +130,8 @@ class Backend:
         """Open the library (created and checked against ``meta`` when given); ``options``
         are fields of the backend's config (both have index_threshold, recall_target and
         calibration_queries)."""
-        from xmodal.library.lancedb_store import LanceStoreConfig
-        from xmodal.library.postgres_store import PostgresStoreConfig
+        from xmodal.library.lancedb import LanceStoreConfig
+        from xmodal.library.postgres import PostgresStoreConfig
 
         if self.name == "lancedb":
             config = LanceStoreConfig(orphan_grace_s=0.0, read_consistency_s=None, **options)

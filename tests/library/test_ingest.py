@@ -18,21 +18,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xmodal.library.ingest import (
+from xmodal.library.dates import parse_when
+from xmodal.library.embed import (
     AUDIO_SPACE,
     TEXT_SPACE,
     VIDEO_SPACE,
     Embedder,
     IngestConfig,
-    chunk_note,
-    front_matter_date,
     parse_model_id,
-    parse_when,
-    split_front_matter,
     windows,
 )
 from xmodal.library.library import Library
-from xmodal.library.store import LibraryError
+from xmodal.library.notes import chunk_note, front_matter_date, split_front_matter
+from xmodal.library.records import LibraryError
 from xmodal.types import Modality
 
 SR = 16000
@@ -326,7 +324,7 @@ print("finished")
 
 @pytest.mark.slow
 def test_killed_ingest_resumes_with_exact_counts(tmp_path: Path) -> None:
-    from xmodal.library.lancedb_store import LanceStore
+    from xmodal.library.lancedb import LanceStore
 
     src = tmp_path / "src"
     src.mkdir()

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 
 from tests.library.test_ingest import pattern_frames, write_clip, write_notes
-from xmodal.library.ingest import JOINT_SPACE, TEXT_SPACE, IngestConfig, parse_when
-from xmodal.library.library import Library, find_model, make_filters
-from xmodal.library.store import LibraryError
+from xmodal.library.dates import parse_when
+from xmodal.library.embed import TEXT_SPACE
+from xmodal.library.library import Library, make_filters
+from xmodal.library.records import LibraryError
 from xmodal.library.watch import Watcher, watch
 from xmodal.types import Modality
 
@@ -158,54 +159,6 @@ def test_watch_ingests_a_note_written_while_watching(tmp_path: Path) -> None:
         (paths, report), *_ = seen
         assert paths == [folder / "idea.md"] and report.added == [str(folder / "idea.md")]
         assert lib.search("fence", k=1)[0].path == str(folder / "idea.md")
-
-
-# ----------------------------------------------------------------------------- joint space
-
-
-@pytest.mark.slow
-def test_train_reindex_registry_and_model_changes(tmp_path: Path) -> None:
-    from tests.pipelines._tiny_joint import PIXELS, tiny_config
-    from xmodal.data.objects import WorldConfig, generate
-
-    world = generate(tmp_path / "world", WorldConfig(size=6, frames=8, fps=8, resolution=32),
-                     workers=1, progress=False)  # fmt: skip
-    write_notes(tmp_path / "notes")
-    config = IngestConfig(video_encoder=PIXELS)  # the joint space's own video encoder (reused)
-    with Library.open(tmp_path / "lib", config=config) as lib:
-        lib.add([world / "clips", tmp_path / "notes"], workers=1, progress=False)
-        assert JOINT_SPACE not in lib.stats()["spaces"]
-        run = lib.train(tmp_path / "train", tiny_config(max_steps=8), progress=False, workers=1)
-        assert run == tmp_path / "train" / "run" and (run / "joint.json").is_file()
-        rows = (tmp_path / "train" / "dataset" / "manifest.jsonl").read_text().splitlines()
-        assert len(rows) == 6 and all("../" in json.loads(r)["path"] for r in rows)
-        stats = lib.stats()
-        assert stats["spaces"][JOINT_SPACE] == 32 and stats["joint_model"] == str(run)
-        assert stats["vectors"][JOINT_SPACE] == stats["segments"] == 8  # every segment
-        assert "joint" in lib.search("rotate the knife", k=5)[0].matched_by
-        model_id = lib.embedder.joint.model_id
-        assert lib.store.meta().model_id.endswith(f";joint={model_id}")
-
-    assert find_model(model_id) == run  # registered: later opens find the model by itself
-    with Library.open(tmp_path / "lib") as lib:
-        assert lib.warnings == [] and lib.embedder.has_joint
-        new = tmp_path / "notes" / "later.md"
-        new.write_text("A later thought about knives.")
-        lib.add([new], workers=1, progress=False)
-        (seg,) = lib.segments(lib.store.find_by_path(str(new)).id)
-        assert seg.vectors[JOINT_SPACE].shape == (32,)
-        report = lib.reindex(frozen_only=True, workers=1, progress=False)
-        assert len(report.updated) == 9 and not report.failed
-        assert JOINT_SPACE not in lib.stats()["spaces"]
-
-    with Library.open(tmp_path / "lib", model=run) as lib:  # a model the library does not hold
-        with pytest.raises(LibraryError, match="reindex --model"):
-            lib.add([new], progress=False)
-        with pytest.raises(LibraryError, match="reindex --model"):
-            lib.search("knife")
-        lib.reindex(workers=1, progress=False)  # adopts the model it was opened with
-        assert lib.stats()["vectors"][JOINT_SPACE] == 9
-        lib.reindex(workers=1, progress=False)  # complete: nothing to redo
 
 
 # ----------------------------------------------------------------------------- PostgreSQL

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.library.conftest import META, Backend
-from xmodal.library.store import (
+from xmodal.library.records import (
     FTS_SPACE,
     SCHEMA_VERSION,
     Entry,
@@ -22,10 +22,9 @@ from xmodal.library.store import (
     LibraryError,
     LibraryMeta,
     Segment,
-    Store,
     glob_to_like,
-    open_store,
 )
+from xmodal.library.store import Store, open_store
 from xmodal.types import Modality
 
 DAY = 86400.0
@@ -542,7 +541,7 @@ def test_failure_between_segment_and_entry_writes_leaves_no_partial_entry(
 
 
 def test_open_store_chooses_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from xmodal.library.lancedb_store import LanceStore
+    from xmodal.library.lancedb import LanceStore
 
     monkeypatch.delenv("XMODAL_DATABASE_URL", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
@@ -564,7 +563,7 @@ def test_open_store_chooses_backend(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 def test_open_store_uses_the_database_url_env(
     postgres_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from xmodal.library.postgres_store import PostgresStore, PostgresStoreConfig
+    from xmodal.library.postgres import PostgresStore, PostgresStoreConfig
 
     monkeypatch.setenv("XMODAL_DATABASE_URL", postgres_url)
     config = PostgresStoreConfig(schema="t_env")
@@ -594,7 +593,7 @@ def test_unreachable_database_is_a_clear_error() -> None:
 def test_lancedb_orphans_are_removed_on_open(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from xmodal.library.lancedb_store import LanceStore, LanceStoreConfig
+    from xmodal.library.lancedb import LanceStore, LanceStoreConfig
 
     config = LanceStoreConfig(orphan_grace_s=0.0)
     st = LanceStore(tmp_path / "lib", create=True, config=config)

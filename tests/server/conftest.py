@@ -131,7 +131,7 @@ def real_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealWorld]:
     """A real library built with ``Library.add`` from :func:`make_media` (once per session)."""
     import torch
 
-    from xmodal.library.ingest import IngestConfig
+    from xmodal.library.embed import IngestConfig
     from xmodal.library.library import Library
 
     root = tmp_path_factory.mktemp("real-library")

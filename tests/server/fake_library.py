@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from xmodal.library.store import Entry, LibraryError
+from xmodal.library.records import Entry, LibraryError
 from xmodal.types import Modality
 
 _SUFFIX = {

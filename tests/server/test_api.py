@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.server.conftest import CLIP_BYTES, GARDEN_QUERY, FakeWorld, RealWorld
-from xmodal.library.store import LibraryError
+from xmodal.library.records import LibraryError
 from xmodal.server import schemas
 from xmodal.server.app import create_app
 from xmodal.server.settings import ServerSettings

@@ -39,6 +39,7 @@ def demo(
     from rich.console import Console
 
     from xmodal.cli._common import user_errors
+    from xmodal.cli.demo_library import demo_library, match_counts
     from xmodal.data.manifest import clip_path, read_manifest
     from xmodal.data.objects import WorldConfig, generate, summarize
     from xmodal.evaluation.studies.thesis import (
@@ -49,9 +50,8 @@ def demo(
         target_line,
     )
     from xmodal.features.asr import phrase_grammar, recognise
-    from xmodal.library.search import demo_library, match_counts
+    from xmodal.joint import train_joint
     from xmodal.media import write_wav
-    from xmodal.pipelines.joint import train_joint
     from xmodal.pipelines.translation import TranslationPipeline, load_clip_features
     from xmodal.utils import default_workers
 
@@ -145,7 +145,7 @@ def _hits_table(hits: list[Any], clips: dict[str, dict[str, Any]], title: str) -
 def demo_joint_config(pipeline: Any, quick: bool = False) -> Any:
     """The demo's joint space: the thesis pipeline's video features (already extracted, so
     nothing is decoded twice), log-mel audio and MiniLM text; 600 steps (30 when ``quick``)."""
-    from xmodal.pipelines.joint import JointTrainConfig
+    from xmodal.joint import JointTrainConfig
     from xmodal.training.loop import TrainConfig
 
     steps = 30 if quick else 600

@@ -44,7 +44,7 @@ def _open(library: Path | None, db: str | None, *, create: bool = False, **kwarg
 
 def _errors() -> Any:
     from xmodal.features.base import EncoderUnavailable
-    from xmodal.library.store import LibraryError
+    from xmodal.library.records import LibraryError
 
     return user_errors(LibraryError, EncoderUnavailable, ImportError)
 
@@ -93,7 +93,7 @@ def add(
 
     Example: xmodal library add ~/Videos ~/notes --watch
     """
-    from xmodal.library.ingest import IngestConfig
+    from xmodal.library.embed import IngestConfig
 
     with _errors():
         config = IngestConfig(segment_seconds=segment, transcribe=transcribe)
@@ -272,7 +272,7 @@ def export(
     vectors: bool = typer.Option(False, "--vectors", help="Include every segment's vectors."),
 ) -> None:
     """Export every entry with its segments and transcripts as JSON lines."""
-    from xmodal.library.library import export_row
+    from xmodal.library.export import export_row
 
     with _errors(), _open(library, db) as lib:
         if out == "-":
@@ -310,7 +310,7 @@ def train(
     import dataclasses
 
     from xmodal.config import ConfigError, load_yaml
-    from xmodal.pipelines.joint import JointTrainConfig
+    from xmodal.joint import JointTrainConfig
 
     with _errors(), user_errors(ConfigError), _open(library, db) as lib:
         cfg = load_yaml(JointTrainConfig, config) if config is not None else None
@@ -319,5 +319,69 @@ def train(
             changes = {"max_steps": steps, "batch_size": batch_size}
             changes = {k: v for k, v in changes.items() if v is not None}
             cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **changes))
-        run = lib.train(out, cfg, progress=progress, workers=workers, reindex=reindex_after)
+        run = train_library_space(lib, out, cfg, progress=progress, workers=workers,
+                                  reindex=reindex_after)  # fmt: skip
     typer.echo(f"joint space trained: {run}")
+
+
+def train_library_space(
+    lib: Any,
+    out_dir: Path | None = None,
+    config: Any = None,
+    *,
+    progress: bool = True,
+    workers: int | None = None,
+    reindex: bool = True,
+) -> Path:
+    """Train a joint space on a library's own videos and recordings, then reindex it.
+
+    The library exports a dataset of its media (one clip per video/audio entry whose file still
+    exists: its frames, its sound, its transcript; split 80/10/10 by entry id,
+    :func:`~xmodal.library.export.build_training_set`), the joint job trains on it
+    (:func:`~xmodal.joint.train_joint`, resumable), and the library is re-embedded with the new
+    space (or, without ``reindex``, the model is only registered). The two jobs meet here, in
+    the CLI: the library never imports the joint job's training.
+
+    Args:
+        lib: an open :class:`~xmodal.library.Library`.
+        out_dir: where the dataset (``dataset/``) and the run (``run/``) go (default:
+            ``$XDG_DATA_HOME/xmodal/models/library-<time>``).
+        config: a :class:`~xmodal.joint.JointTrainConfig` (default: the built-in settings with
+            the batch capped at the number of training clips).
+        progress: show progress bars.
+        workers: worker processes for the reindex.
+        reindex: re-embed the library with the new model when done.
+
+    Returns:
+        The run directory.
+
+    Raises:
+        LibraryError: the library must be reindexed first, or has too few clips to train on.
+    """
+    import dataclasses
+    import time
+
+    from xmodal.joint import JointTrainConfig, train_joint
+    from xmodal.library import LibraryError, default_library_dir
+    from xmodal.library.export import build_training_set
+    from xmodal.library.joint import load_joint
+
+    if lib.needs_reindex is not None:
+        raise LibraryError(lib.needs_reindex)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    out = Path(out_dir) if out_dir is not None else (
+        default_library_dir().parent / "models" / f"library-{stamp}"
+    )  # fmt: skip
+    dataset = out / "dataset"
+    n_train = build_training_set(lib.store, dataset)
+    if config is None:
+        config = JointTrainConfig()
+        train = dataclasses.replace(config.train, batch_size=min(config.train.batch_size,
+                                                                 n_train))  # fmt: skip
+        config = dataclasses.replace(config, train=train)
+    run = train_joint(dataset, out / "run", config, progress=progress)
+    if reindex:
+        lib.reindex(run, progress=progress, workers=workers)
+    else:
+        load_joint(run)  # registers it
+    return run

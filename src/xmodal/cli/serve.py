@@ -61,7 +61,7 @@ def serve(
     Beyond a trusted network, put it behind HTTPS (a reverse proxy). Ctrl-C stops it.
     """
     from xmodal.cli._common import user_errors
-    from xmodal.library.store import LibraryError
+    from xmodal.library.records import LibraryError
     from xmodal.server.settings import ServerSettings
 
     with user_errors(LibraryError, ImportError):

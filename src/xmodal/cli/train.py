@@ -10,7 +10,7 @@ import typer
 from xmodal.cli._common import user_errors
 
 if TYPE_CHECKING:
-    from xmodal.pipelines.joint import JointTrainConfig
+    from xmodal.joint import JointTrainConfig
 
 app = typer.Typer(help="Train models: the joint video/audio/text embedding.", no_args_is_help=True)
 
@@ -39,7 +39,7 @@ def joint_config(
     modality, ``pca_dim`` 0 keeps the encoder's width)."""
     import dataclasses
 
-    from xmodal.pipelines.joint import JointTrainConfig
+    from xmodal.joint import JointTrainConfig
 
     base = JointTrainConfig()
     return JointTrainConfig(
@@ -85,7 +85,7 @@ def joint(
     Load the result in Python with `xmodal.load(OUT)`; evaluate it with `xmodal eval retrieval`.
     """
     from xmodal.features import EncoderUnavailable
-    from xmodal.pipelines.joint import JointSpace, train_joint
+    from xmodal.joint import JointSpace, train_joint
 
     with user_errors(EncoderUnavailable, ImportError):
         config = joint_config(

@@ -30,21 +30,25 @@ import re
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from xmodal.library.store import Entry, LibraryError, LibraryMeta, Segment
+from xmodal.library.joint import JointModel, open_space
+from xmodal.library.notes import (
+    chunk_note,
+    front_matter_date,
+    front_matter_tags,
+    split_front_matter,
+)
+from xmodal.library.records import Entry, LibraryError, LibraryMeta, Segment
 from xmodal.types import Modality
 
 if TYPE_CHECKING:
     from xmodal.features.base import Encoder
-    from xmodal.pipelines.joint import JointSpace
 
 
-NOTE_SUFFIXES: tuple[str, ...] = (".txt", ".md", ".markdown")
 VIDEO_SPACE, AUDIO_SPACE, TEXT_SPACE, JOINT_SPACE = (
     "video-frozen", "audio-frozen", "text-frozen", "joint",
 )  # fmt: skip
@@ -160,7 +164,7 @@ class Embedder:
         joint: a loaded joint space, or its run directory, or None.
     """
 
-    def __init__(self, config: IngestConfig, joint: JointSpace | str | os.PathLike | None = None):
+    def __init__(self, config: IngestConfig, joint: JointModel | str | os.PathLike | None = None):
         self.config = config
         self.video: Encoder = shared_encoder(config.video_encoder)
         self.text: Encoder = shared_encoder(config.text_encoder)
@@ -179,12 +183,10 @@ class Embedder:
     # ------------------------------------------------------------------ identity
 
     @property
-    def joint(self) -> JointSpace | None:
+    def joint(self) -> JointModel | None:
         """The joint space (loaded on first use), or None."""
         if self._joint is None and self.joint_dir is not None:
-            from xmodal.pipelines.joint import JointSpace
-
-            self._joint = JointSpace.load(self.joint_dir)
+            self._joint = open_space(self.joint_dir)
         return self._joint
 
     @property
@@ -570,108 +572,3 @@ def windows(duration: float, seconds: float, min_tail: float = 0.5) -> list[tupl
     if n > 1 and duration - edges[-2] < min_tail:
         del edges[-2]
     return [(edges[i], edges[i + 1]) for i in range(len(edges) - 1)]
-
-
-_FRONT = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S)
-
-
-def split_front_matter(text: str) -> tuple[str, dict[str, Any]]:
-    """Split YAML front matter (a leading ``---`` block) from a note; bad YAML is kept as text."""
-    m = _FRONT.match(text)
-    if not m:
-        return text, {}
-    import yaml
-
-    try:
-        front = yaml.safe_load(m.group(1))
-    except yaml.YAMLError:
-        return text, {}
-    if not isinstance(front, dict):
-        return text, {}
-    return text[m.end() :], front
-
-
-def front_matter_date(front: dict[str, Any]) -> float | None:
-    """Epoch seconds of the front matter's ``date`` (or ``created``), None if absent or bad."""
-    value = front.get("date", front.get("created"))
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, date):
-        return datetime(value.year, value.month, value.day).timestamp()
-    if isinstance(value, str):
-        try:
-            return parse_when(value)
-        except ValueError:
-            return None
-    return None
-
-
-def front_matter_tags(front: dict[str, Any]) -> list[str]:
-    """The front matter's ``tags`` (a list or a comma-separated string)."""
-    tags = front.get("tags", [])
-    if isinstance(tags, str):
-        tags = tags.split(",")
-    if not isinstance(tags, list):
-        return []
-    return [str(t).strip() for t in tags if str(t).strip()]
-
-
-def chunk_note(text: str, max_chars: int) -> list[str]:
-    """Split a note into paragraphs packed up to ``max_chars`` (long paragraphs split by words).
-
-    Returns:
-        The chunks, whitespace-normalised within lines; [] for a blank note.
-    """
-    paragraphs = [" ".join(p.split()) for p in re.split(r"\n\s*\n", text)]
-    paragraphs = [p for p in paragraphs if p]
-    pieces: list[str] = []
-    for p in paragraphs:
-        while len(p) > max_chars:
-            cut = p.rfind(" ", 0, max_chars)
-            cut = cut if cut > 0 else max_chars
-            pieces.append(p[:cut].strip())
-            p = p[cut:].strip()
-        if p:
-            pieces.append(p)
-    chunks: list[str] = []
-    for p in pieces:
-        if chunks and len(chunks[-1]) + 2 + len(p) <= max_chars:
-            chunks[-1] += "\n\n" + p
-        else:
-            chunks.append(p)
-    return chunks
-
-
-def parse_when(value: str | float | int | date | datetime | None, end_of_day: bool = False):
-    """A date for ``--since/--until``: ``YYYY-MM-DD``, an ISO datetime, or epoch seconds.
-
-    Args:
-        value: the date; None passes through.
-        end_of_day: a bare date means the end of that day (for ``until``, inclusive).
-
-    Returns:
-        Epoch seconds (local time for dates/datetimes without a zone), or None.
-
-    Raises:
-        ValueError: not a date.
-    """
-    if value is None:
-        return None
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, datetime):
-        return value.timestamp()
-    if isinstance(value, date):
-        value = value.isoformat()
-    text = str(value).strip()
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        day = datetime.fromisoformat(text)
-        if end_of_day:
-            return day.timestamp() + 86400 - 1e-3
-        return day.timestamp()
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        raise ValueError(
-            f"bad date {text!r}: use YYYY-MM-DD or an ISO datetime (2024-05-01T14:30)"
-        ) from None

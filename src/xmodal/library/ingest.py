@@ -40,24 +40,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xmodal.library.dates import parse_when
 from xmodal.library.embed import (
     AUDIO_SPACE,
     JOINT_SPACE,
     MEDIA_SUFFIXES,
-    NOTE_SUFFIXES,
     PRIMARY_SPACE,
     TEXT_SPACE,
     VIDEO_SPACE,
     Embedder,
     IngestConfig,
-    chunk_note,
-    front_matter_date,
     parse_model_id,
-    parse_when,
-    split_front_matter,
     windows,
 )
-from xmodal.library.store import Entry, LibraryError, Segment, Store, content_id
+from xmodal.library.notes import NOTE_SUFFIXES, chunk_note, front_matter_date, split_front_matter
+from xmodal.library.records import Entry, LibraryError, Segment, content_id
+from xmodal.library.store import Store
 from xmodal.types import Modality
 
 __all__ = [

@@ -7,7 +7,7 @@
 
 The backend follows :func:`~xmodal.library.store.open_store` (``db_url`` / ``library_dir`` /
 ``XMODAL_DATABASE_URL`` / the default directory). The library's model id names its frozen
-encoders and, once trained, its joint space (:func:`~xmodal.library.ingest.parse_model_id`);
+encoders and, once trained, its joint space (:func:`~xmodal.library.embed.parse_model_id`);
 search and ingest always use the encoders the library was built with. A joint space is found
 by the ``model`` argument (a run directory) or, on later opens, in the model registry
 ``$XDG_DATA_HOME/xmodal/models.json`` (model id -> run directory) that every use of a model
@@ -19,82 +19,26 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import time
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from xmodal.library.embed import Embedder, IngestConfig, parse_model_id, parse_when
+from xmodal.library.dates import parse_when
+from xmodal.library.embed import Embedder, IngestConfig, parse_model_id
+from xmodal.library.export import export_row
 from xmodal.library.ingest import IngestReport
 from xmodal.library.ingest import ingest as _ingest
 from xmodal.library.ingest import reindex as _reindex
+from xmodal.library.joint import JointModel, find_model, load_joint
+from xmodal.library.records import Entry, Filters, LibraryError, Segment, check_compatible
 from xmodal.library.search import SearchResult
 from xmodal.library.search import search as _search
-from xmodal.library.store import (
-    Entry,
-    Filters,
-    LibraryError,
-    Segment,
-    Store,
-    check_compatible,
-    default_library_dir,
-    open_store,
-)
+from xmodal.library.store import Store, default_library_dir, open_store
 from xmodal.types import Modality
 
-if TYPE_CHECKING:
-    from xmodal.pipelines.joint import JointSpace, JointTrainConfig
-
 __all__ = ["IngestReport", "Library", "LibraryError", "SearchResult"]
-
-
-# ----------------------------------------------------------------------------- model registry
-
-
-def registry_path() -> Path:
-    """``$XDG_DATA_HOME/xmodal/models.json``: joint model id -> run directory."""
-    return default_library_dir().parent / "models.json"
-
-
-def register_model(model_id: str, run_dir: str | os.PathLike[str]) -> None:
-    """Remember where a joint model's run directory is (atomic update)."""
-    from xmodal.utils import read_json, write_json
-
-    path = registry_path()
-    try:
-        known = read_json(path) if path.is_file() else {}
-    except ValueError:
-        known = {}
-    run = str(Path(run_dir).expanduser().resolve())
-    if known.get(model_id) != run:
-        known[model_id] = run
-        write_json(path, known)
-
-
-def find_model(model_id: str) -> Path | None:
-    """The registered run directory of a joint model id, if it still exists."""
-    from xmodal.utils import read_json
-
-    path = registry_path()
-    try:
-        run = read_json(path).get(model_id) if path.is_file() else None
-    except ValueError:
-        return None
-    return Path(run) if run and (Path(run) / "joint.json").is_file() else None
-
-
-def load_joint(run_dir: str | os.PathLike[str]) -> JointSpace:
-    """Load a joint space run directory, as a :class:`LibraryError` when it is not one."""
-    from xmodal.pipelines.joint import JointSpace
-
-    try:
-        space = JointSpace.load(run_dir)
-    except (FileNotFoundError, ValueError) as e:
-        raise LibraryError(f"cannot use the joint model: {e}") from None
-    register_model(space.model_id, run_dir)
-    return space
 
 
 # ----------------------------------------------------------------------------- the facade
@@ -117,7 +61,7 @@ class Library:
         self.warnings = list(warnings or [])
         self._mismatch: str | None = None  # opened for other vectors: add/search refuse
         self._missing: str | None = None  # its joint model was not found: add refuses
-        self._pending: JointSpace | None = None  # the model given to open, not the library's
+        self._pending: JointModel | None = None  # the model given to open, not the library's
 
     # ------------------------------------------------------------------ opening
 
@@ -163,7 +107,7 @@ class Library:
             raise
 
     @classmethod
-    def _existing(cls, store: Store, config: IngestConfig, joint: JointSpace | None) -> Library:
+    def _existing(cls, store: Store, config: IngestConfig, joint: JointModel | None) -> Library:
         stored = store.meta()
         names, joint_id = parse_model_id(stored.model_id)
         config = dataclasses.replace(
@@ -411,7 +355,7 @@ class Library:
         """
         if model is not None and frozen_only:
             raise ValueError("give either a model or frozen_only, not both")
-        joint: JointSpace | None
+        joint: JointModel | None
         if model is not None:
             joint = load_joint(model)
         elif frozen_only:
@@ -451,54 +395,6 @@ class Library:
 
         write_jsonl(path, rows())
         return count
-
-    def train(
-        self,
-        out_dir: str | os.PathLike[str] | None = None,
-        config: JointTrainConfig | None = None,
-        *,
-        progress: bool = True,
-        workers: int | None = None,
-        reindex: bool = True,
-    ) -> Path:
-        """Train a joint space on the library's own videos and recordings, then reindex.
-
-        A dataset is built from the library (one clip per video/audio entry whose file still
-        exists: its frames, its sound, its transcript), split 80/10/10 by entry id, and
-        :func:`~xmodal.pipelines.joint.train_joint` trains on it (resumable).
-
-        Args:
-            out_dir: where the dataset (``dataset/``) and the run (``run/``) go (default:
-                ``$XDG_DATA_HOME/xmodal/models/library-<time>``).
-            config: what to train (default: :class:`JointTrainConfig` with the batch capped at
-                the number of training clips).
-            progress: show progress bars.
-            workers: worker processes for the reindex.
-            reindex: re-embed the library with the new model when done.
-
-        Returns:
-            The run directory.
-        """
-        from xmodal.pipelines.joint import JointTrainConfig, train_joint
-
-        self._check_writable()
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        out = Path(out_dir) if out_dir is not None else (
-            default_library_dir().parent / "models" / f"library-{stamp}"
-        )  # fmt: skip
-        dataset = out / "dataset"
-        n_train = build_training_set(self.store, dataset)
-        if config is None:
-            config = JointTrainConfig()
-            train = dataclasses.replace(config.train, batch_size=min(config.train.batch_size,
-                                                                     n_train))  # fmt: skip
-            config = dataclasses.replace(config, train=train)
-        run = train_joint(dataset, out / "run", config, progress=progress)
-        if reindex:
-            self.reindex(run, progress=progress, workers=workers)
-        else:
-            load_joint(run)  # registers it
-        return run
 
     def close(self) -> None:
         """Release the store."""
@@ -562,85 +458,3 @@ def make_filters(
         until=parse_when(until, end_of_day=True),
         path_glob=glob,
     )
-
-
-def export_row(entry: Entry, segments: list[Segment], vectors: bool = False) -> dict[str, Any]:
-    """One JSON-lines row of :meth:`Library.export`."""
-    segs = []
-    for s in segments:
-        row: dict[str, Any] = {"index": s.index, "start": s.start, "end": s.end, "text": s.text}
-        if vectors:
-            row["vectors"] = {k: [round(float(x), 6) for x in v] for k, v in s.vectors.items()}
-        segs.append(row)
-    return {
-        "id": entry.id,
-        "path": entry.path,
-        "modality": entry.modality.value,
-        "created": entry.created,
-        "modified": entry.modified,
-        "added": entry.added,
-        "duration": entry.duration,
-        "text": entry.text,
-        "tags": entry.tags,
-        "segments": segs,
-    }
-
-
-def build_training_set(store: Store, dataset_dir: Path) -> int:
-    """Write a dataset (``manifest.jsonl`` + ``dataset.json``) of the library's media.
-
-    Returns:
-        The number of training clips.
-
-    Raises:
-        LibraryError: fewer than two training clips with two modalities.
-    """
-    import hashlib
-
-    from xmodal.data.manifest import write_dataset_info, write_manifest
-    from xmodal.media import MediaError, probe
-
-    dataset_dir.mkdir(parents=True, exist_ok=True)
-    base = dataset_dir.resolve()
-    rows, skipped = [], []
-    for entry in store.iter_entries():
-        if entry.modality is Modality.TEXT:
-            continue
-        path = Path(entry.path)
-        try:
-            info = probe(path)
-        except MediaError as e:
-            skipped.append({"path": entry.path, "reason": e.reason})
-            continue
-        mods = [m for m, has in ((Modality.VIDEO, info.has_video),
-                                 (Modality.AUDIO, info.has_audio),
-                                 (Modality.TEXT, bool(entry.text.strip()))) if has]  # fmt: skip
-        if len(mods) < 2:
-            skipped.append({"path": entry.path, "reason": "fewer than two modalities"})
-            continue
-        bucket = int(hashlib.sha256(entry.id.encode()).hexdigest()[:8], 16) % 10
-        split = "val" if bucket == 0 else "test" if bucket == 1 else "train"
-        row: dict[str, Any] = {
-            "id": entry.id[:16],
-            "path": os.path.relpath(path, base),
-            "split": split,
-            "modalities": [m.value for m in mods],
-            "duration": entry.duration,
-            "source": entry.path,
-        }
-        if entry.text.strip():
-            row["text"] = entry.text
-        rows.append(row)
-    n_train = sum(r["split"] == "train" for r in rows)
-    if n_train < 2:
-        raise LibraryError(
-            f"library at {store.location}: a joint space needs at least two training clips "
-            f"(videos or recordings with two of frames, sound and speech); found {len(rows)} "
-            f"clips, {n_train} for training"
-        )
-    write_manifest(dataset_dir, rows)
-    splits = {s: sum(r["split"] == s for r in rows) for s in ("train", "val", "test")}
-    write_dataset_info(dataset_dir, {"kind": "library", "library": store.location,
-                                     "clips": len(rows), "splits": splits,
-                                     "skipped": skipped})  # fmt: skip
-    return n_train

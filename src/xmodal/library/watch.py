@@ -17,8 +17,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from xmodal.library.embed import MEDIA_SUFFIXES, NOTE_SUFFIXES
+from xmodal.library.embed import MEDIA_SUFFIXES
 from xmodal.library.ingest import IngestReport
+from xmodal.library.notes import NOTE_SUFFIXES
 
 if TYPE_CHECKING:
     from xmodal.library.library import Library

@@ -32,7 +32,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
 
 from xmodal import __version__
-from xmodal.library.store import LibraryError
+from xmodal.library.records import LibraryError
 from xmodal.server import pages, schemas
 from xmodal.server.common import (
     ApiError,

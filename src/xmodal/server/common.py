@@ -18,7 +18,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from xmodal.library.store import LibraryError, content_id
+from xmodal.library.records import LibraryError, content_id
 from xmodal.server.security import UploadTooLarge
 from xmodal.server.settings import ServerSettings
 from xmodal.types import Modality
@@ -83,7 +83,7 @@ class SearchFilters:
 def parse_when(value: str, name: str, end_of_day: bool = False) -> float:
     """Parse a time filter as the CLI does (``YYYY-MM-DD`` is a local day, ``until`` includes
     its whole day; an ISO datetime), or epoch seconds. Returns epoch seconds."""
-    from xmodal.library.ingest import parse_when as library_parse_when
+    from xmodal.library.dates import parse_when as library_parse_when
 
     text = value.strip()
     try:

@@ -281,7 +281,7 @@ def evaluate_retrieval(
         The results written to ``results.json``.
     """
     from xmodal.data.manifest import read_manifest
-    from xmodal.pipelines.joint import JointSpace, load_dataset_features
+    from xmodal.joint import JointSpace, load_dataset_features
     from xmodal.utils import write_json
 
     runs = (
@@ -403,7 +403,7 @@ def run_retrieval_study(
     Args:
         dataset_dir: the dataset to train and evaluate on.
         out_dir: the study directory.
-        config: a :class:`xmodal.pipelines.joint.JointTrainConfig` (its ``train.seed`` is
+        config: a :class:`xmodal.joint.JointTrainConfig` (its ``train.seed`` is
             replaced by each seed).
         seeds: the training seeds (three or more for mean ± std).
         asr: compute the ASR + MiniLM reference row.
@@ -412,7 +412,7 @@ def run_retrieval_study(
     Returns:
         The aggregated results (also in ``out_dir/results.json``).
     """
-    from xmodal.pipelines.joint import JointTrainConfig, train_joint
+    from xmodal.joint import JointTrainConfig, train_joint
 
     if not seeds:
         raise ValueError("run_retrieval_study needs at least one seed")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from xmodal.pipelines.joint import JointTrainConfig
+from xmodal.joint import JointTrainConfig
 
 PIXELS = "pixels:height=8,width=8"
 _BUILT: dict[tuple[str, str], Path] = {}
@@ -46,7 +46,7 @@ def tiny_run(base: Path) -> Path:
     """A joint space trained 150 steps on :func:`tiny_world`."""
     key = ("run", str(base))
     if key not in _BUILT:
-        from xmodal.pipelines.joint import train_joint
+        from xmodal.joint import train_joint
 
         _BUILT[key] = train_joint(tiny_world(base), base / "run", tiny_config(), progress=False)
     return _BUILT[key]

@@ -1,25 +1,14 @@
-"""The server library backend: PostgreSQL + pgvector, through psycopg 3.
+"""The server library store: PostgreSQL + pgvector, through psycopg 3.
 
 For a library shared by several machines or larger than one disk: any PostgreSQL 13+ with the
 ``vector`` extension (pgvector; 0.8+ recommended for filtered search), managed or self-hosted,
-Citus for scale-out. Select it with ``--db URL`` or ``XMODAL_DATABASE_URL``.
-
-Layout (inside one PostgreSQL schema, ``xmodal`` by default; one library per schema)::
-
-    meta      key text -> value jsonb: "library" (LibraryMeta), "index" (calibrated ef_search)
-    entries   id (PK), path, modality, created, modified, duration, text, tags text[], added,
-              tsv tsvector GENERATED from text (GIN index)
-    segments  (entry_id -> entries ON DELETE CASCADE, idx) PK, start_s, end_s, text,
-              tsv (GIN), and one ``vector(D)`` column per space ``v_<space>`` with an HNSW
-              index (``vector_cosine_ops``; spaces wider than 2000 are searched exactly)
+Citus for scale-out. Select it with ``--db URL`` or ``XMODAL_DATABASE_URL``. The tables are in
+:mod:`~xmodal.library.postgres.schema`, the queries in :mod:`~xmodal.library.postgres.search`.
 
 Every write is one transaction, so an entry and its segments appear and change together.
-Vector search orders by cosine distance (``<=>``) with the filters in the same query; on
-pgvector 0.8+ ``hnsw.iterative_scan = relaxed_order`` keeps scanning the graph until ``k`` rows
-pass the filters (results re-sorted exactly here); :meth:`PostgresStore.optimize` calibrates
-``hnsw.ef_search`` per space on the library's own vectors until recall@10 reaches
-``recall_target`` (kept in ``meta``). Full text uses
-``websearch_to_tsquery('english', ...)`` ranked by ``ts_rank``.
+:meth:`PostgresStore.optimize` calibrates ``hnsw.ef_search`` per space on the library's own
+vectors until recall@10 reaches ``recall_target`` (kept in ``meta``;
+:mod:`~xmodal.library.postgres.index`).
 """
 
 from __future__ import annotations
@@ -27,13 +16,25 @@ from __future__ import annotations
 import contextlib
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, ClassVar
 
 import numpy as np
 
-from xmodal.library.store import (
+from xmodal.library.postgres.config import PostgresStoreConfig
+from xmodal.library.postgres.index import calibrate_ef_search
+from xmodal.library.postgres.schema import (
+    ENTRY_COLS,
+    HNSW_MAX_DIM,
+    add_space,
+    create_tables,
+    entry_from_row,
+    entry_select,
+    table,
+)
+from xmodal.library.postgres.search import search_text, search_vector
+from xmodal.library.records import (
     SCHEMA_VERSION,
     Entry,
     Filters,
@@ -41,61 +42,12 @@ from xmodal.library.store import (
     LibraryError,
     LibraryMeta,
     Segment,
-    calibrate,
-    calibration_queries,
     check_compatible,
-    check_query,
-    fetch_until,
-    glob_to_like,
-    merge_text_hits,
-    rank_vector_hits,
     schema_error,
     space_column,
     validate_upsert,
 )
 from xmodal.types import Modality
-
-_IDENT = re.compile(r"[a-z_][a-z0-9_]{0,62}")
-HNSW_MAX_DIM = 2000  # pgvector's HNSW limit for the vector type
-
-
-@dataclass
-class PostgresStoreConfig:
-    """Options of the PostgreSQL backend."""
-
-    schema: str = "xmodal"
-    """PostgreSQL schema holding the library's tables (one library per schema)."""
-    hnsw_m: int = 16
-    """HNSW graph degree."""
-    hnsw_ef_construction: int = 64
-    """HNSW build-time candidate list."""
-    ef_search: int = 100
-    """HNSW search candidate list before calibration (raised to the fetch size; max 1000)."""
-    index_threshold: int = 1000
-    """From this many vectors in a space on, optimize() calibrates its ef_search."""
-    recall_target: float = 0.97
-    """recall@10 the calibrated ef_search must reach (against exact search)."""
-    calibration_queries: int = 64
-    """Queries used to calibrate."""
-    connect_timeout_s: int = 10
-    """Seconds to wait for the server."""
-
-    def __post_init__(self) -> None:
-        if not _IDENT.fullmatch(self.schema):
-            raise ValueError(
-                f"schema must be a lowercase SQL identifier (a-z, 0-9, _), got {self.schema!r}"
-            )
-        if self.hnsw_m < 2 or self.hnsw_ef_construction < 4 or not 1 <= self.ef_search <= 1000:
-            raise ValueError("need hnsw_m >= 2, hnsw_ef_construction >= 4, 1 <= ef_search <= 1000")
-        if self.connect_timeout_s < 1:
-            raise ValueError("connect_timeout_s must be >= 1")
-        if self.index_threshold < 1 or self.calibration_queries < 1:
-            raise ValueError("index_threshold and calibration_queries must be >= 1")
-        if not 0.0 < self.recall_target <= 1.0:
-            raise ValueError("recall_target must be in (0, 1]")
-
-
-_ENTRY_COLS = ("id", "path", "modality", "created", "modified", "duration", "text", "tags", "added")
 
 
 def redact_url(url: str) -> str:
@@ -109,22 +61,6 @@ def redact_url(url: str) -> str:
     user = f"{info['user']}@" if info.get("user") else ""
     port = f":{info['port']}" if info.get("port") else ""
     return f"postgresql://{user}{info.get('host', '')}{port}/{info.get('dbname', '')}"
-
-
-def _entry(row: tuple[Any, ...]) -> Entry:
-    """An Entry from the first nine columns of ``row`` (in ``_ENTRY_COLS`` order)."""
-    eid, path, modality, created, modified, duration, text, tags, added = row[:9]
-    return Entry(
-        id=eid,
-        path=path,
-        modality=Modality(modality),
-        created=created,
-        modified=modified,
-        duration=duration,
-        text=text or "",
-        tags=list(tags or []),
-        added=added,
-    )
 
 
 class PostgresStore:
@@ -168,9 +104,7 @@ class PostgresStore:
     # ------------------------------------------------------------------ plumbing
 
     def _t(self, name: str) -> Any:
-        from psycopg import sql
-
-        return sql.Identifier(self.config.schema, name)
+        return table(self.config.schema, name)
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[Any]:
@@ -254,29 +188,6 @@ class PostgresStore:
                 (key, Jsonb(value)),
             )
 
-    def _add_space(self, cur: Any, space: str, width: int) -> None:
-        from psycopg import sql
-
-        col = space_column(space)
-        cur.execute(
-            sql.SQL("ALTER TABLE {} ADD COLUMN {} vector({})").format(
-                self._t("segments"), sql.Identifier(col), sql.Literal(int(width))
-            )
-        )
-        if width <= HNSW_MAX_DIM:
-            cur.execute(
-                sql.SQL(
-                    "CREATE INDEX {} ON {} USING hnsw ({} vector_cosine_ops) "
-                    "WITH (m = {}, ef_construction = {})"
-                ).format(
-                    sql.Identifier(f"seg_{col}_hnsw"),
-                    self._t("segments"),
-                    sql.Identifier(col),
-                    sql.Literal(self.config.hnsw_m),
-                    sql.Literal(self.config.hnsw_ef_construction),
-                )
-            )
-
     def _drop_space(self, cur: Any, space: str) -> None:
         from psycopg import sql
 
@@ -300,7 +211,6 @@ class PostgresStore:
 
     def init(self, meta: LibraryMeta) -> None:
         """Create the library for ``meta`` or check the existing one (adding new spaces)."""
-        from psycopg import sql
 
         if self._meta is not None:
             check_compatible(self._meta, meta, self.location)
@@ -309,48 +219,17 @@ class PostgresStore:
                 merged = replace(self._meta, spaces={**self._meta.spaces, **missing})
                 with self._conn.transaction(), self._tx() as cur:
                     for space, width in missing.items():
-                        self._add_space(cur, space, width)
+                        add_space(cur, self.config.schema, space, width, self.config.hnsw_m,
+                          self.config.hnsw_ef_construction)  # fmt: skip
                     self._write_meta(merged)
                 self._meta = merged
             return
         meta = replace(meta, schema_version=SCHEMA_VERSION)
-        s = sql.Identifier(self.config.schema)
         with self._conn.transaction(), self._tx() as cur:
-            cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(s))
-            cur.execute(
-                sql.SQL("CREATE TABLE {} (key text PRIMARY KEY, value jsonb NOT NULL)").format(
-                    self._t("meta")
-                )
-            )
-            cur.execute(
-                sql.SQL(
-                    "CREATE TABLE {} (id text PRIMARY KEY, path text NOT NULL, "
-                    "modality text NOT NULL, created double precision NOT NULL, "
-                    "modified double precision NOT NULL, duration double precision, "
-                    "text text NOT NULL DEFAULT '', tags text[] NOT NULL DEFAULT '{{}}', "
-                    "added double precision NOT NULL, "
-                    "tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', text)) STORED)"
-                ).format(self._t("entries"))
-            )
-            for cols, using in (("path", "btree"), ("created", "btree"), ("tsv", "gin")):
-                cur.execute(
-                    sql.SQL("CREATE INDEX ON {} USING {} ({})").format(
-                        self._t("entries"), sql.SQL(using), sql.Identifier(cols)
-                    )
-                )
-            cur.execute(
-                sql.SQL(
-                    "CREATE TABLE {} (entry_id text NOT NULL REFERENCES {} (id) ON DELETE CASCADE "
-                    "DEFERRABLE INITIALLY DEFERRED, idx integer NOT NULL, "
-                    "start_s double precision NOT NULL, end_s double precision NOT NULL, "
-                    "text text NOT NULL DEFAULT '', "
-                    "tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', text)) STORED, "
-                    "PRIMARY KEY (entry_id, idx))"
-                ).format(self._t("segments"), self._t("entries"))
-            )
-            cur.execute(sql.SQL("CREATE INDEX ON {} USING gin (tsv)").format(self._t("segments")))
+            create_tables(cur, self.config.schema)
             for space, width in meta.spaces.items():
-                self._add_space(cur, space, width)
+                add_space(cur, self.config.schema, space, width, self.config.hnsw_m,
+                          self.config.hnsw_ef_construction)  # fmt: skip
             self._write_meta(meta)
         self._meta = meta
 
@@ -368,7 +247,8 @@ class PostgresStore:
                 if space not in meta.spaces or space in cleared:
                     self._drop_space(cur, space)
             for space in cleared:
-                self._add_space(cur, space, meta.spaces[space])
+                add_space(cur, self.config.schema, space, meta.spaces[space], self.config.hnsw_m,
+                          self.config.hnsw_ef_construction)  # fmt: skip
             self._write_meta(meta)
         self._meta = meta
         return cleared
@@ -421,12 +301,12 @@ class PostgresStore:
         from psycopg import sql
 
         updates = sql.SQL(", ").join(
-            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in _ENTRY_COLS[1:]
+            sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in ENTRY_COLS[1:]
         )
         query = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT (id) DO UPDATE SET {}").format(
             self._t("entries"),
-            sql.SQL(", ").join(map(sql.Identifier, _ENTRY_COLS)),
-            sql.SQL(", ").join(sql.Placeholder() * len(_ENTRY_COLS)),
+            sql.SQL(", ").join(map(sql.Identifier, ENTRY_COLS)),
+            sql.SQL(", ").join(sql.Placeholder() * len(ENTRY_COLS)),
             updates,
         )
         cur.executemany(
@@ -520,14 +400,10 @@ class PostgresStore:
             raise ValueError(f"unknown space {space!r}; the library has {sorted(meta.spaces)}")
         with self._tx() as cur:
             self._drop_space(cur, space)
-            self._add_space(cur, space, meta.spaces[space])
+            add_space(cur, self.config.schema, space, meta.spaces[space], self.config.hnsw_m,
+                          self.config.hnsw_ef_construction)  # fmt: skip
 
     # ------------------------------------------------------------------ reading
-
-    def _entry_select(self) -> Any:
-        from psycopg import sql
-
-        return sql.SQL(", ").join(sql.SQL("e.") + sql.Identifier(c) for c in _ENTRY_COLS)
 
     def _entries_where(self, where: Any, params: Any) -> list[Entry]:
         from psycopg import sql
@@ -535,11 +411,11 @@ class PostgresStore:
         with self._tx() as cur:
             cur.execute(
                 sql.SQL("SELECT {} FROM {} e WHERE {} ORDER BY e.path, e.id").format(
-                    self._entry_select(), self._t("entries"), where
+                    entry_select(), self._t("entries"), where
                 ),
                 params,
             )
-            return [_entry(r) for r in cur.fetchall()]
+            return [entry_from_row(r) for r in cur.fetchall()]
 
     def get_entry(self, entry_id: str) -> Entry | None:
         """The entry with this id, or None."""
@@ -598,113 +474,19 @@ class PostgresStore:
             for idx, start, end, text, *vecs in rows
         ]
 
-    @staticmethod
-    def _filters_sql(filters: Filters) -> tuple[Any, dict[str, Any], bool]:
-        """``(condition on alias e, params, exact)``."""
-        from psycopg import sql
-
-        parts, params, exact = [sql.SQL("TRUE")], {}, True
-        if filters.modalities is not None:
-            parts.append(sql.SQL("e.modality = ANY(%(mods)s)"))
-            params["mods"] = sorted(m.value for m in filters.modalities)
-        if filters.since is not None:
-            parts.append(sql.SQL("e.created >= %(since)s"))
-            params["since"] = filters.since
-        if filters.until is not None:
-            parts.append(sql.SQL("e.created <= %(until)s"))
-            params["until"] = filters.until
-        if filters.path_glob is not None:
-            params["like"], exact = glob_to_like(filters.path_glob)
-            parts.append(sql.SQL("e.path LIKE %(like)s ESCAPE '\\'"))
-        return sql.SQL(" AND ").join(parts), params, exact
-
     def search_vector(
         self, space: str, vector: np.ndarray, k: int = 10, filters: Filters | None = None
     ) -> list[Hit]:
         """The ``k`` segments most similar (cosine) to ``vector`` in ``space``, best first."""
-        from psycopg import sql
-
-        q = check_query(self.meta(), space, vector, k)
-        filters = filters or Filters()
-        cond, params, exact = self._filters_sql(filters)
-        col = sql.Identifier(space_column(space))
-        query = sql.SQL(
-            "SELECT {ecols}, s.idx, s.start_s, s.end_s, s.text, s.{col} <=> %(q)s AS dist "
-            "FROM {seg} s JOIN {ent} e ON e.id = s.entry_id "
-            "WHERE s.{col} IS NOT NULL AND {cond} ORDER BY s.{col} <=> %(q)s LIMIT %(limit)s"
-        ).format(
-            ecols=self._entry_select(),
-            col=col,
-            seg=self._t("segments"),
-            ent=self._t("entries"),
-            cond=cond,
-        )
-
-        def run(limit: int) -> tuple[int, list[Any]]:
-            with self._tx() as cur:
-                tuned = self._index.get(space, {}).get("ef_search", self.config.ef_search)
-                ef = min(1000, max(tuned, limit))
-                cur.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(ef)))
-                if self._iterative:
-                    cur.execute("SET LOCAL hnsw.iterative_scan = relaxed_order")
-                cur.execute(query, {**params, "q": q, "limit": limit})
-                rows = cur.fetchall()
-            kept = []
-            for r in rows:
-                entry = _entry(r)
-                if filters.matches(entry):
-                    idx, start, end, text, dist = r[9:]
-                    kept.append((entry, idx, start, end, text or "", 1.0 - float(dist)))
-            return len(rows), kept
-
-        return rank_vector_hits(fetch_until(k, exact, run), k, space)
+        meta = self.meta()
+        ef = self._index.get(space, {}).get("ef_search", self.config.ef_search)
+        return search_vector(self._tx, self.config.schema, meta, ef, self._iterative, space,
+                             vector, k, filters)  # fmt: skip
 
     def search_text(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
         """Full-text matches in segment texts and entry texts (every word must occur)."""
-        from psycopg import sql
-
         self.meta()
-        if int(k) < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
-        if not re.search(r"\w", query):
-            return []
-        filters = filters or Filters()
-        cond, params, exact = self._filters_sql(filters)
-        params = {**params, "query": query}
-        seg_sql = sql.SQL(
-            "SELECT {ecols}, s.idx, s.start_s, s.end_s, s.text, ts_rank(s.tsv, tq) AS score "
-            "FROM {seg} s JOIN {ent} e ON e.id = s.entry_id, "
-            "websearch_to_tsquery('english', %(query)s) tq "
-            "WHERE s.tsv @@ tq AND {cond} ORDER BY score DESC, e.path, s.idx LIMIT %(limit)s"
-        ).format(
-            ecols=self._entry_select(), seg=self._t("segments"), ent=self._t("entries"), cond=cond
-        )
-        ent_sql = sql.SQL(
-            "SELECT {ecols}, ts_rank(e.tsv, tq) AS score "
-            "FROM {ent} e, websearch_to_tsquery('english', %(query)s) tq "
-            "WHERE e.tsv @@ tq AND {cond} ORDER BY score DESC, e.path LIMIT %(limit)s"
-        ).format(ecols=self._entry_select(), ent=self._t("entries"), cond=cond)
-
-        def fetch(statement: Any, limit: int) -> list[tuple[Any, ...]]:
-            with self._tx() as cur:
-                cur.execute(statement, {**params, "limit": limit})
-                return cur.fetchall()
-
-        def run_segments(limit: int) -> tuple[int, list[Any]]:
-            rows = fetch(seg_sql, limit)
-            kept = [(_entry(r), *r[9:]) for r in rows]
-            return len(rows), [
-                (e, i, s, t, x or "", float(sc)) for e, i, s, t, x, sc in kept if filters.matches(e)
-            ]
-
-        def run_entries(limit: int) -> tuple[int, list[Any]]:
-            rows = fetch(ent_sql, limit)
-            kept = [(_entry(r), float(r[9])) for r in rows]
-            return len(rows), [(e, sc) for e, sc in kept if filters.matches(e)]
-
-        seg_hits = fetch_until(k, exact, run_segments)
-        entry_hits = fetch_until(k, exact, run_entries)
-        return merge_text_hits(seg_hits, entry_hits, k)
+        return search_text(self._tx, self.config.schema, query, k, filters)
 
     # ------------------------------------------------------------------ housekeeping
 
@@ -762,8 +544,8 @@ class PostgresStore:
         from psycopg import sql
 
         meta = self.meta()
-        for table in ("entries", "segments"):
-            self._conn.execute(sql.SQL("ANALYZE {}").format(self._t(table)))
+        for name in ("entries", "segments"):
+            self._conn.execute(sql.SQL("ANALYZE {}").format(self._t(name)))
         for space, width in meta.spaces.items():
             col = sql.Identifier(space_column(space))
             with self._tx() as cur:
@@ -773,43 +555,10 @@ class PostgresStore:
             if width > HNSW_MAX_DIM or n < self.config.index_threshold:
                 continue
             if info is None or n >= 2 * info["rows"]:
-                self._index[space] = self._calibrate(space, n)
+                self._index[space] = calibrate_ef_search(
+                    self._tx, self.config.schema, space, n, self.config
+                )
                 self._write_meta_value("index", self._index)
-
-    def _calibrate(self, space: str, n: int) -> dict[str, Any]:
-        from psycopg import sql
-
-        col = sql.Identifier(space_column(space))
-        seg = self._t("segments")
-        with self._tx() as cur:
-            cur.execute(
-                sql.SQL(
-                    "SELECT {col} FROM {seg} WHERE {col} IS NOT NULL "
-                    "ORDER BY md5(entry_id || ':' || idx) LIMIT %s"
-                ).format(col=col, seg=seg),
-                (self.config.calibration_queries,),
-            )
-            seeds = np.stack([r[0].to_numpy() for r in cur.fetchall()])
-        queries = calibration_queries(seeds)  # (Q, D)
-        nearest = sql.SQL(
-            "SELECT entry_id, idx FROM {seg} WHERE {col} IS NOT NULL ORDER BY {col} <=> %s LIMIT 10"
-        ).format(col=col, seg=seg)
-
-        def search(ef: int | None, i: int) -> set[tuple[str, int]]:
-            with self._tx() as cur:
-                if ef is None:  # exact: no index scan
-                    cur.execute("SET LOCAL enable_indexscan = off")
-                else:  # through HNSW, even where the planner would rather scan and sort
-                    cur.execute("SET LOCAL enable_seqscan = off")
-                    cur.execute("SET LOCAL enable_sort = off")
-                    cur.execute(sql.SQL("SET LOCAL hnsw.ef_search = {}").format(sql.Literal(ef)))
-                cur.execute(nearest, (queries[i],), prepare=False)  # plan under these settings
-                return set(cur.fetchall())
-
-        truth = [search(None, i) for i in range(len(queries))]
-        ladder = [40, 80, 160, 320, 640, 1000]
-        ef, recall = calibrate(ladder, truth, search, self.config.recall_target)
-        return {"rows": n, "ef_search": ef, "calibrated_recall_at_10": recall}
 
     def close(self) -> None:
         """Close the connection."""

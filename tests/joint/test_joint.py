@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 
 import xmodal
-from tests.pipelines._tiny_joint import tiny_config, tiny_run, tiny_world
+from tests.joint._tiny_joint import tiny_config, tiny_run, tiny_world
 from xmodal.data.manifest import read_manifest
 from xmodal.evaluation.retrieval import retrieval_metrics
+from xmodal.joint import JOINT_FILE, JointSpace, JointTrainConfig, train_joint
 from xmodal.media import read_audio, read_video
-from xmodal.pipelines.joint import JOINT_FILE, JointSpace, JointTrainConfig, train_joint
 from xmodal.types import Modality
 
 
@@ -140,7 +140,7 @@ def test_missing_modalities_train_the_pairs_they_have(base: Path, tmp_path: Path
     """A folder dataset where only some videos have captions still trains every head."""
     from xmodal.data.folder import build_folder_dataset
     from xmodal.data.manifest import read_manifest as rm
-    from xmodal.pipelines.joint import build_features, load_dataset_features
+    from xmodal.joint import build_features, load_dataset_features
 
     world = tiny_world(base)
     src = tmp_path / "media"

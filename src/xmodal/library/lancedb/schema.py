@@ -1,0 +1,192 @@
+"""The LanceDB library's tables: their Arrow schemas, row conversion, and SQL filters.
+
+Three tables in the library directory (see :mod:`xmodal.library.lancedb.store` for how writes
+stay atomic across them)::
+
+    meta.lance      key -> JSON: "library" (LibraryMeta), "index" (tuned ANN search parameters)
+    entries.lance   one row per entry (+ ``gen``); full-text index on ``text``
+    segments.lance  one row per segment: entry id, ``gen``, index, start/end, text, the entry's
+                    modality/created/path (copied so filters run inside the vector search),
+                    ``written`` time, and one fixed-size float32 vector column per space
+                    (``v_<space>``, NULL where a segment has no vector in that space)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Collection, Iterable
+from typing import Any
+
+import numpy as np
+
+from xmodal.library.records import (
+    Entry,
+    Filters,
+    LibraryMeta,
+    Segment,
+    glob_to_like,
+    space_column,
+)
+from xmodal.types import Modality
+
+META, ENTRIES, SEGMENTS = "meta", "entries", "segments"
+SEG_HIT_COLUMNS = ["entry_id", "gen", "idx", "start", "end", "text"]
+
+
+def q(value: str) -> str:
+    """A SQL string literal."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def num(value: float) -> str:
+    """A SQL number literal."""
+    return f"{value:.6f}"
+
+
+def in_list(values: Iterable[str]) -> str:
+    """A SQL ``(...)`` list of string literals."""
+    return "(" + ", ".join(q(v) for v in values) + ")"
+
+
+def entries_schema() -> Any:
+    """The Arrow schema of the entries table."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("id", pa.string()),
+            ("gen", pa.string()),
+            ("path", pa.string()),
+            ("modality", pa.string()),
+            ("created", pa.float64()),
+            ("modified", pa.float64()),
+            ("duration", pa.float64()),
+            ("text", pa.string()),
+            ("tags", pa.list_(pa.string())),
+            ("added", pa.float64()),
+        ]
+    )
+
+
+def segments_schema(spaces: dict[str, int]) -> Any:
+    """The Arrow schema of the segments table for these spaces (one vector column each)."""
+    import pyarrow as pa
+
+    fields = [
+        ("entry_id", pa.string()),
+        ("gen", pa.string()),
+        ("idx", pa.int32()),
+        ("start", pa.float64()),
+        ("end", pa.float64()),
+        ("text", pa.string()),
+        ("modality", pa.string()),
+        ("created", pa.float64()),
+        ("path", pa.string()),
+        ("written", pa.float64()),
+    ]
+    fields += [(space_column(s), pa.list_(pa.float32(), w)) for s, w in spaces.items()]
+    return pa.schema(fields)
+
+
+def entry_from_row(row: dict[str, Any]) -> Entry:
+    """An :class:`Entry` from an entries-table row."""
+    return Entry(
+        id=row["id"],
+        path=row["path"],
+        modality=Modality(row["modality"]),
+        created=row["created"],
+        modified=row["modified"],
+        duration=row["duration"],
+        text=row["text"] or "",
+        tags=list(row["tags"] or []),
+        added=row["added"],
+    )
+
+
+def entry_row(e: Entry, gen: str) -> dict[str, Any]:
+    """An entries-table row of ``e`` committed with generation ``gen``."""
+    return {
+        "id": e.id,
+        "gen": gen,
+        "path": e.path,
+        "modality": e.modality.value,
+        "created": e.created,
+        "modified": e.modified,
+        "duration": e.duration,
+        "text": e.text,
+        "tags": e.tags,
+        "added": e.added,
+    }
+
+
+def segment_table(
+    rows: list[tuple[Entry, Segment]], gen: str, spaces: dict[str, int], schema: Any
+) -> Any:
+    """Segment rows as an Arrow table (vectors stacked per space, NULL where missing)."""
+    import pyarrow as pa
+
+    columns: dict[str, Any] = {
+        "entry_id": [e.id for e, _ in rows],
+        "gen": [gen] * len(rows),
+        "idx": [s.index for _, s in rows],
+        "start": [s.start for _, s in rows],
+        "end": [s.end for _, s in rows],
+        "text": [s.text for _, s in rows],
+        "modality": [e.modality.value for e, _ in rows],
+        "created": [e.created for e, _ in rows],
+        "path": [e.path for e, _ in rows],
+        "written": [time.time()] * len(rows),
+    }
+    for space, width in spaces.items():
+        mat = np.zeros((len(rows), width), dtype=np.float32)  # (S, D)
+        missing = np.ones(len(rows), dtype=bool)
+        for i, (_, s) in enumerate(rows):
+            if (vec := s.vectors.get(space)) is not None:
+                mat[i], missing[i] = vec, False
+        columns[space_column(space)] = pa.FixedSizeListArray.from_arrays(
+            pa.array(mat.reshape(-1)), width, mask=pa.array(missing)
+        )
+    return pa.table(columns, schema=schema)
+
+
+def where_sql(filters: Filters) -> tuple[str | None, bool]:
+    """SQL for the filters on ``modality``/``created``/``path`` (both tables have them).
+
+    Returns ``(where or None, exact)``; not exact means post-filtering is needed.
+    """
+    parts, exact = [], True
+    if filters.modalities is not None:
+        mods = sorted(m.value for m in filters.modalities)
+        parts.append(f"modality IN {in_list(mods)}")
+    if filters.since is not None:
+        parts.append(f"created >= {num(filters.since)}")
+    if filters.until is not None:
+        parts.append(f"created <= {num(filters.until)}")
+    if filters.path_glob is not None:
+        like, exact = glob_to_like(filters.path_glob)
+        parts.append(f"path LIKE {q(like)} ESCAPE '\\'")
+    return (" AND ".join(parts) or None), exact
+
+
+def reconcile_columns(segments: Any, meta: LibraryMeta, force: Collection[str] = ()) -> set[str]:
+    """Make the segments table's vector columns match ``meta``: add missing ones, drop stale or
+    forced ones (recreated empty). Idempotent.
+
+    Returns:
+        The columns dropped (their index parameters are stale).
+    """
+    import pyarrow as pa
+
+    want = {space_column(s): (s, w) for s, w in meta.spaces.items()}
+    have = {f.name: f.type.list_size for f in segments.schema if f.name.startswith("v_")}
+    drop = [c for c, w in have.items() if c not in want or want[c][1] != w or want[c][0] in force]
+    if drop:
+        segments.drop_columns(drop)
+    add = [
+        pa.field(c, pa.list_(pa.float32(), w))
+        for c, (_, w) in want.items()
+        if c not in have or c in drop
+    ]
+    if add:
+        segments.add_columns(add)
+    return set(drop)

@@ -1,0 +1,137 @@
+"""The PostgreSQL library's tables: their DDL, the vector columns of the spaces, row conversion,
+and the filters as SQL.
+
+Inside one PostgreSQL schema (``xmodal`` by default; one library per schema)::
+
+    meta      key text -> value jsonb: "library" (LibraryMeta), "index" (calibrated ef_search)
+    entries   id (PK), path, modality, created, modified, duration, text, tags text[], added,
+              tsv tsvector GENERATED from text (GIN index)
+    segments  (entry_id -> entries ON DELETE CASCADE, idx) PK, start_s, end_s, text,
+              tsv (GIN), and one ``vector(D)`` column per space ``v_<space>`` with an HNSW
+              index (``vector_cosine_ops``; spaces wider than 2000 are searched exactly)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from xmodal.library.records import Entry, Filters, glob_to_like, space_column
+from xmodal.types import Modality
+
+HNSW_MAX_DIM = 2000  # pgvector's HNSW limit for the vector type
+ENTRY_COLS = ("id", "path", "modality", "created", "modified", "duration", "text", "tags", "added")
+
+
+def table(schema: str, name: str) -> Any:
+    """The identifier ``schema.name``."""
+    from psycopg import sql
+
+    return sql.Identifier(schema, name)
+
+
+def entry_from_row(row: tuple[Any, ...]) -> Entry:
+    """An Entry from the first nine columns of ``row`` (in ``ENTRY_COLS`` order)."""
+    eid, path, modality, created, modified, duration, text, tags, added = row[:9]
+    return Entry(
+        id=eid,
+        path=path,
+        modality=Modality(modality),
+        created=created,
+        modified=modified,
+        duration=duration,
+        text=text or "",
+        tags=list(tags or []),
+        added=added,
+    )
+
+
+def entry_select() -> Any:
+    """``e.id, e.path, ...``: the entry columns of alias ``e``, in ``ENTRY_COLS`` order."""
+    from psycopg import sql
+
+    return sql.SQL(", ").join(sql.SQL("e.") + sql.Identifier(c) for c in ENTRY_COLS)
+
+
+def filters_sql(filters: Filters) -> tuple[Any, dict[str, Any], bool]:
+    """``(condition on alias e, params, exact)``."""
+    from psycopg import sql
+
+    parts, params, exact = [sql.SQL("TRUE")], {}, True
+    if filters.modalities is not None:
+        parts.append(sql.SQL("e.modality = ANY(%(mods)s)"))
+        params["mods"] = sorted(m.value for m in filters.modalities)
+    if filters.since is not None:
+        parts.append(sql.SQL("e.created >= %(since)s"))
+        params["since"] = filters.since
+    if filters.until is not None:
+        parts.append(sql.SQL("e.created <= %(until)s"))
+        params["until"] = filters.until
+    if filters.path_glob is not None:
+        params["like"], exact = glob_to_like(filters.path_glob)
+        parts.append(sql.SQL("e.path LIKE %(like)s ESCAPE '\\'"))
+    return sql.SQL(" AND ").join(parts), params, exact
+
+
+def create_tables(cur: Any, schema: str) -> None:
+    """Create the library's schema and its three tables (no vector columns yet)."""
+    from psycopg import sql
+
+    cur.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+    cur.execute(
+        sql.SQL("CREATE TABLE {} (key text PRIMARY KEY, value jsonb NOT NULL)").format(
+            table(schema, "meta")
+        )
+    )
+    cur.execute(
+        sql.SQL(
+            "CREATE TABLE {} (id text PRIMARY KEY, path text NOT NULL, "
+            "modality text NOT NULL, created double precision NOT NULL, "
+            "modified double precision NOT NULL, duration double precision, "
+            "text text NOT NULL DEFAULT '', tags text[] NOT NULL DEFAULT '{{}}', "
+            "added double precision NOT NULL, "
+            "tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', text)) STORED)"
+        ).format(table(schema, "entries"))
+    )
+    for cols, using in (("path", "btree"), ("created", "btree"), ("tsv", "gin")):
+        cur.execute(
+            sql.SQL("CREATE INDEX ON {} USING {} ({})").format(
+                table(schema, "entries"), sql.SQL(using), sql.Identifier(cols)
+            )
+        )
+    cur.execute(
+        sql.SQL(
+            "CREATE TABLE {} (entry_id text NOT NULL REFERENCES {} (id) ON DELETE CASCADE "
+            "DEFERRABLE INITIALLY DEFERRED, idx integer NOT NULL, "
+            "start_s double precision NOT NULL, end_s double precision NOT NULL, "
+            "text text NOT NULL DEFAULT '', "
+            "tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', text)) STORED, "
+            "PRIMARY KEY (entry_id, idx))"
+        ).format(table(schema, "segments"), table(schema, "entries"))
+    )
+    cur.execute(sql.SQL("CREATE INDEX ON {} USING gin (tsv)").format(table(schema, "segments")))
+
+
+def add_space(cur: Any, schema: str, space: str, width: int, m: int, ef_construction: int) -> None:
+    """Add a space's ``vector(width)`` column to the segments table, with an HNSW index when
+    pgvector can build one (``width <= HNSW_MAX_DIM``)."""
+    from psycopg import sql
+
+    col = space_column(space)
+    cur.execute(
+        sql.SQL("ALTER TABLE {} ADD COLUMN {} vector({})").format(
+            table(schema, "segments"), sql.Identifier(col), sql.Literal(int(width))
+        )
+    )
+    if width <= HNSW_MAX_DIM:
+        cur.execute(
+            sql.SQL(
+                "CREATE INDEX {} ON {} USING hnsw ({} vector_cosine_ops) "
+                "WITH (m = {}, ef_construction = {})"
+            ).format(
+                sql.Identifier(f"seg_{col}_hnsw"),
+                table(schema, "segments"),
+                sql.Identifier(col),
+                sql.Literal(m),
+                sql.Literal(ef_construction),
+            )
+        )

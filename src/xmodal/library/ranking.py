@@ -1,0 +1,80 @@
+"""Ranking inside a store: vector hits by score, text hits merged across segments and entries,
+and over-fetching for filters a backend cannot apply exactly. Both backends rank through these,
+so ties break the same way everywhere. (Fusing several ranked lists is search's job:
+:func:`xmodal.library.search.fuse`.)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from xmodal.library.records import FTS_SPACE, Entry, Hit
+
+
+def merge_text_hits(
+    segment_hits: list[SegmentMatch],
+    entry_hits: list[tuple[Entry, float]],
+    k: int,
+) -> list[Hit]:
+    """Combine segment and whole-entry text matches into one ranked list of at most ``k``.
+
+    An entry-level match is dropped when one of that entry's segments is in the list (its
+    transcript is the segments' text, so the same words would count twice).
+
+    Args:
+        segment_hits: ``(entry, index, start, end, text, score)``, any order.
+        entry_hits: ``(entry, score)``, any order.
+        k: list length.
+    """
+    rows: list[tuple[float, Entry, int | None, float | None, float | None, str]] = [
+        (score, e, i, s, t_end, text) for e, i, s, t_end, text, score in segment_hits
+    ]
+    with_segments = {e.id for e, *_ in segment_hits}
+    rows += [
+        (score, e, None, None, None, e.text) for e, score in entry_hits if e.id not in with_segments
+    ]
+    rows.sort(key=lambda r: (-r[0], r[1].path, -1 if r[2] is None else r[2]))
+    return [
+        Hit(
+            entry=e,
+            segment=i,
+            start=s,
+            end=t_end,
+            text=text,
+            score=float(score),
+            space=FTS_SPACE,
+            rank=rank,
+        )
+        for rank, (score, e, i, s, t_end, text) in enumerate(rows[:k], start=1)
+    ]
+
+
+SegmentMatch = tuple[Entry, int, float, float, str, float]
+"""A matching segment before ranking: ``(entry, index, start, end, text, score)``."""
+
+
+def fetch_until(k: int, exact: bool, run: Callable[[int], tuple[int, list[Any]]]) -> list[Any]:
+    """Over-fetch for post-filtering: call ``run(limit)`` -> ``(rows fetched, rows kept)`` with
+    a growing limit until ``k`` rows are kept or the source is exhausted.
+
+    Args:
+        k: rows wanted.
+        exact: whether the backend's own filter is exact (start at ``k``, else ``4 k``).
+        run: one query with a limit.
+    """
+    limit = k if exact else 4 * k
+    while True:
+        got, kept = run(limit)
+        if len(kept) >= k or got < limit:
+            return kept
+        limit *= 4
+
+
+def rank_vector_hits(matches: list[SegmentMatch], k: int, space: str) -> list[Hit]:
+    """The best ``k`` matches as hits, by score (ties: path, then segment index)."""
+    matches = sorted(matches, key=lambda m: (-m[5], m[0].path, m[1]))[:k]
+    return [
+        Hit(entry=e, segment=i, start=s, end=t, text=x, score=float(sc), space=space, rank=r)
+        for r, (e, i, s, t, x, sc) in enumerate(matches, start=1)
+    ]

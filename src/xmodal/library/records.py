@@ -1,0 +1,386 @@
+"""The memory library's records: entries, segments, hits, filters, and what vectors mean.
+
+An **entry** is one ingested file or note, identified by the SHA-256 of its content
+(:func:`content_id`); its **segments** are time spans, each with one vector per embedding space
+and the transcript words spoken in it. :class:`LibraryMeta` names the model that made the vectors
+and each space's width. The checks here (:func:`validate_upsert`, :func:`check_query`,
+:func:`check_compatible`) are shared by both storage backends, so they refuse the same input
+with the same message.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import math
+import os
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xmodal.types import Modality
+
+SCHEMA_VERSION = 1
+"""The storage schema this code reads and writes (bump it with a migration in each backend)."""
+
+FTS_SPACE = "fts"
+"""``Hit.space`` of full-text hits."""
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_SPACE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,47}")
+_RESERVED_SPACES = {FTS_SPACE}
+
+
+class LibraryError(Exception):
+    """A library that cannot be opened or used as asked; the message says what to do."""
+
+
+def content_id(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
+    """The entry id of a file: the hex SHA-256 of its bytes (read in chunks)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as f:
+        while chunk := f.read(chunk_size):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _check_time(name: str, value: float | None, optional: bool = False) -> float | None:
+    if value is None:
+        if optional:
+            return None
+        raise ValueError(f"{name} is required")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    return value
+
+
+@dataclass
+class Entry:
+    """One ingested file or note.
+
+    Attributes:
+        id: hex SHA-256 of the content (see :func:`content_id`); identical files share one entry.
+        path: absolute path of the file (a moved file keeps its id: :meth:`Store.update_path`).
+        modality: what the file is (a note is ``Modality.TEXT``).
+        created: creation time, epoch seconds (what ``--since/--until`` filter on).
+        modified: modification time, epoch seconds.
+        duration: length in seconds, ``None`` for notes and other timeless entries.
+        text: the whole transcript (audio/video) or the note's text; ``""`` if none.
+        tags: free-form labels.
+        added: when it was ingested, epoch seconds.
+    """
+
+    id: str
+    path: str
+    modality: Modality
+    created: float
+    modified: float
+    duration: float | None = None
+    text: str = ""
+    tags: list[str] = field(default_factory=list)
+    added: float = field(default_factory=time.time)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.id, str) or not _HEX64.fullmatch(self.id):
+            raise ValueError(f"entry id must be 64 lowercase hex digits (SHA-256), got {self.id!r}")
+        self.path = str(self.path)
+        if not Path(self.path).is_absolute():
+            raise ValueError(f"entry path must be absolute, got {self.path!r}")
+        self.modality = Modality.parse(self.modality)
+        self.created = _check_time("created", self.created)  # type: ignore[assignment]
+        self.modified = _check_time("modified", self.modified)  # type: ignore[assignment]
+        self.added = _check_time("added", self.added)  # type: ignore[assignment]
+        self.duration = _check_time("duration", self.duration, optional=True)
+        if self.duration is not None and self.duration < 0:
+            raise ValueError(f"duration must be >= 0, got {self.duration}")
+        if not isinstance(self.text, str):
+            raise ValueError("text must be a string")
+        if isinstance(self.tags, str) or not all(isinstance(t, str) for t in self.tags):
+            raise ValueError(f"tags must be a list of strings, got {self.tags!r}")
+        self.tags = list(self.tags)
+
+
+@dataclass
+class Segment:
+    """A time span of an entry with its vectors.
+
+    Attributes:
+        entry_id: the owning entry's id.
+        index: position within the entry (0, 1, ...; unique per entry).
+        start: start time in seconds.
+        end: end time in seconds (``>= start``).
+        text: the transcript words spoken in this span (searched by full text); may be ``""``.
+        vectors: embedding space name -> (D,) float32 vector, L2-normalised by the caller. A
+            space may be missing (e.g. a note has no ``"audio-frozen"`` vector).
+    """
+
+    entry_id: str
+    index: int
+    start: float
+    end: float
+    text: str = ""
+    vectors: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.index = int(self.index)
+        if self.index < 0:
+            raise ValueError(f"segment index must be >= 0, got {self.index}")
+        self.start = _check_time("start", self.start)  # type: ignore[assignment]
+        self.end = _check_time("end", self.end)  # type: ignore[assignment]
+        if self.start < 0 or self.end < self.start:
+            raise ValueError(f"segment needs 0 <= start <= end, got [{self.start}, {self.end}]")
+        vectors = {}
+        for space, vec in self.vectors.items():
+            arr = np.ascontiguousarray(vec, dtype=np.float32)
+            if arr.ndim != 1 or arr.size == 0:
+                raise ValueError(f"vector for space {space!r} must be 1-D (D,), got {arr.shape}")
+            if not np.isfinite(arr).all():
+                raise ValueError(f"vector for space {space!r} has NaN or inf values")
+            vectors[space] = arr
+        self.vectors = vectors
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result.
+
+    Attributes:
+        entry: the matching entry.
+        segment: index of the matching segment, ``None`` for a whole-entry text match.
+        start: the segment's start time (s), ``None`` for a whole-entry match.
+        end: the segment's end time (s), ``None`` for a whole-entry match.
+        text: the segment's text (a whole-entry match: the entry's text).
+        score: cosine similarity for vector hits; the backend's text relevance for ``"fts"``.
+        space: the embedding space searched, or ``"fts"``.
+        rank: 1-based position in its result list.
+    """
+
+    entry: Entry
+    segment: int | None
+    start: float | None
+    end: float | None
+    text: str
+    score: float
+    space: str
+    rank: int
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which entries a search may return (every given condition must hold).
+
+    Attributes:
+        modalities: allowed modalities; ``None`` means all.
+        since: earliest ``Entry.created`` (inclusive, epoch s); ``None`` means unbounded.
+        until: latest ``Entry.created`` (inclusive, epoch s); ``None`` means unbounded.
+        path_glob: :func:`fnmatch.fnmatchcase` pattern on ``Entry.path`` (``*`` crosses ``/``).
+    """
+
+    modalities: frozenset[Modality] | None = None
+    since: float | None = None
+    until: float | None = None
+    path_glob: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.modalities is not None:
+            mods = frozenset(Modality.parse(m) for m in self.modalities)
+            if not mods:
+                raise ValueError("modalities must not be empty (use None for all)")
+            object.__setattr__(self, "modalities", mods)
+        object.__setattr__(self, "since", _check_time("since", self.since, optional=True))
+        object.__setattr__(self, "until", _check_time("until", self.until, optional=True))
+        if self.since is not None and self.until is not None and self.since > self.until:
+            raise ValueError(f"since ({self.since}) is after until ({self.until})")
+        if self.path_glob is not None and not self.path_glob:
+            raise ValueError("path_glob must not be empty (use None for all)")
+
+    @property
+    def empty(self) -> bool:
+        """True when no condition is set."""
+        return (
+            self.modalities is None
+            and self.since is None
+            and self.until is None
+            and self.path_glob is None
+        )
+
+    def matches(self, entry: Entry) -> bool:
+        """Whether ``entry`` passes every condition (the reference semantics for backends)."""
+        if self.modalities is not None and entry.modality not in self.modalities:
+            return False
+        if self.since is not None and entry.created < self.since:
+            return False
+        if self.until is not None and entry.created > self.until:
+            return False
+        return self.path_glob is None or fnmatch.fnmatchcase(entry.path, self.path_glob)
+
+
+def glob_to_like(glob: str) -> tuple[str, bool]:
+    """Translate an fnmatch glob to a SQL ``LIKE`` pattern (escape character ``\\``).
+
+    Returns:
+        ``(pattern, exact)``. ``exact`` is False when the glob has a ``[...]`` class, which
+        ``LIKE`` cannot express: the pattern then matches a superset (the literal prefix before
+        the class) and callers post-filter with :meth:`Filters.matches`.
+    """
+    out = []
+    for ch in glob:
+        if ch == "*":
+            out.append("%")
+        elif ch == "?":
+            out.append("_")
+        elif ch == "[":
+            out.append("%")
+            return "".join(out), False
+        elif ch in "%_\\":
+            out.append("\\" + ch)
+        else:
+            out.append(ch)
+    return "".join(out), True
+
+
+def space_column(space: str) -> str:
+    """The column that holds a space's vectors in both backends (``v_`` + name, ``-`` -> ``_``)."""
+    return "v_" + space.replace("-", "_")
+
+
+@dataclass(frozen=True)
+class LibraryMeta:
+    """What a library's vectors mean.
+
+    Attributes:
+        model_id: id of the embedding model (or model set) that produced the vectors.
+        spaces: embedding space name -> vector width, e.g. ``{"joint": 256, "text-frozen": 384}``.
+            Names: lowercase letters, digits, ``_`` and ``-``, starting with a letter.
+        schema_version: the storage schema (set by the store; leave the default).
+    """
+
+    model_id: str
+    spaces: Mapping[str, int]
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model_id, str) or not self.model_id.strip():
+            raise ValueError("model_id must be a non-empty string")
+        spaces = dict(self.spaces)
+        if not spaces:
+            raise ValueError("a library needs at least one embedding space")
+        columns: dict[str, str] = {}
+        for name, width in spaces.items():
+            if not isinstance(name, str) or not _SPACE_NAME.fullmatch(name):
+                raise ValueError(
+                    f"bad space name {name!r}: use lowercase letters, digits, '_' and '-', "
+                    "starting with a letter (at most 48 characters)"
+                )
+            if name in _RESERVED_SPACES:
+                raise ValueError(f"space name {name!r} is reserved")
+            if isinstance(width, bool) or not isinstance(width, int | np.integer) or width < 1:
+                raise ValueError(f"width of space {name!r} must be a positive int, got {width!r}")
+            col = space_column(name)
+            if col in columns:
+                raise ValueError(f"space names {columns[col]!r} and {name!r} collide")
+            columns[col] = name
+            spaces[name] = int(width)
+        object.__setattr__(self, "spaces", spaces)
+        if int(self.schema_version) < 0:
+            raise ValueError("schema_version must be >= 0")
+        object.__setattr__(self, "schema_version", int(self.schema_version))
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "schema_version": self.schema_version,
+            "model_id": self.model_id,
+            "spaces": dict(self.spaces),
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> LibraryMeta:
+        """Inverse of :meth:`to_json`."""
+        return cls(
+            model_id=obj["model_id"],
+            spaces=dict(obj["spaces"]),
+            schema_version=int(obj["schema_version"]),
+        )
+
+
+def check_compatible(stored: LibraryMeta, wanted: LibraryMeta, location: str) -> None:
+    """Raise :class:`LibraryError` unless ``wanted`` may write into a library holding ``stored``.
+
+    Spaces of ``wanted`` that the library lacks are fine (they are added); a space whose width
+    differs, or another model id, is refused with the reindex instruction.
+    """
+    reindex = "run `xmodal library reindex` to re-embed the library with the new model"
+    if stored.model_id != wanted.model_id:
+        raise LibraryError(
+            f"library at {location} holds vectors of model {stored.model_id!r}, "
+            f"not {wanted.model_id!r}: {reindex}"
+        )
+    for space, width in wanted.spaces.items():
+        have = stored.spaces.get(space)
+        if have is not None and have != width:
+            raise LibraryError(
+                f"library at {location} stores {have}-d vectors in space {space!r}, "
+                f"the model gives {width}-d: a library never mixes widths; {reindex}"
+            )
+
+
+def schema_error(location: str, found: int) -> LibraryError:
+    """The error for a library whose schema version this code cannot read or migrate."""
+    if found > SCHEMA_VERSION:
+        return LibraryError(
+            f"library at {location} has schema version {found}, newer than version "
+            f"{SCHEMA_VERSION} that this xmodal reads: upgrade xmodal"
+        )
+    return LibraryError(
+        f"library at {location} has schema version {found}; this xmodal uses version "
+        f"{SCHEMA_VERSION} and has no migration from {found}: ingest your files into a new "
+        "library (another --library or --db) and remove the old one"
+    )
+
+
+def validate_upsert(meta: LibraryMeta, entry: Entry, segments: list[Segment]) -> None:
+    """Check that ``segments`` belong to ``entry`` and their vectors fit the library's spaces."""
+    seen: set[int] = set()
+    for seg in segments:
+        if seg.entry_id != entry.id:
+            raise ValueError(
+                f"segment {seg.index} belongs to entry {seg.entry_id[:12]}…, not {entry.id[:12]}…"
+            )
+        if seg.index in seen:
+            raise ValueError(f"entry {entry.path}: segment index {seg.index} appears twice")
+        seen.add(seg.index)
+        for space, vec in seg.vectors.items():
+            width = meta.spaces.get(space)
+            if width is None:
+                raise ValueError(
+                    f"entry {entry.path}: unknown space {space!r}; the library has "
+                    f"{sorted(meta.spaces)}"
+                )
+            if vec.shape != (width,):
+                raise ValueError(
+                    f"entry {entry.path}: space {space!r} takes {width}-d vectors, "
+                    f"segment {seg.index} has {vec.shape[0]}-d"
+                )
+
+
+def check_query(meta: LibraryMeta, space: str, vector: np.ndarray, k: int) -> np.ndarray:
+    """Validate a vector query; returns the query as a (D,) float32 array."""
+    if space not in meta.spaces:
+        raise ValueError(f"unknown space {space!r}; the library has {sorted(meta.spaces)}")
+    q = np.ascontiguousarray(vector, dtype=np.float32)
+    if q.shape != (meta.spaces[space],):
+        raise ValueError(
+            f"space {space!r} takes {meta.spaces[space]}-d queries, got shape {q.shape}"
+        )
+    if not np.isfinite(q).all() or not np.any(q):
+        raise ValueError("query vector must be finite and non-zero")
+    if int(k) < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    return q
