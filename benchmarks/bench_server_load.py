@@ -1,41 +1,53 @@
-"""Load test of ``xmodal serve``: 1,000 searches at concurrency 16 over loopback.
+"""Load test of ``xmodal serve`` at concurrency 1, 4 and 16, and where one text search's time goes.
 
 Measures, in one run on this machine:
 
-1. the in-process baseline: ``Library.search`` latency (p50/p99, mean) on the same library and
-   queries, called directly (no HTTP), half before and half after the load;
-2. the server: ``xmodal serve`` started in a subprocess on a free loopback port, then
-   ``--requests`` ``GET /search`` calls from ``--concurrency`` concurrent clients (httpx,
-   asyncio); every reply must be 200 with results (zero errors is asserted);
-3. latency p50/p95/p99 and throughput, and the ratios to the baseline: per-request server time
-   (wall / requests) over the in-process mean is the HTTP + JSON overhead factor (the server
-   calls the library under one lock, so concurrent requests queue: client latency ~
-   concurrency x service time).
+1. **In-process text search, broken down** — on the small library the server serves, and on a
+   synthetic library of ``--segments`` (default 100,000) segments: the query's encoding
+   (MiniLM), each vector list (``text-frozen``, and ``joint`` when the library has one), the
+   full-text list (segments and whole entries), and the fusion, each timed on its own, one after
+   the other (their sum is what a search cost when it ran them in sequence); then
+   ``Library.search`` end to end, as it runs now (encoding in the search pool, the lists side by
+   side, the full-text list started during the encoding) and with ``pool=None`` (everything in
+   the calling thread, in sequence), interleaved query by query.
+2. **The server** — ``xmodal serve`` started in a subprocess on a free loopback port (one torch
+   thread per query-encoding thread), then ``--requests`` ``GET /search`` calls at each
+   concurrency (httpx, asyncio). Every reply must be 200 with results. Reported per
+   concurrency: throughput, p50/p95/p99 latency, the server process's CPU time per request and
+   the cores it kept busy (CPU time / wall time: on a machine shared with other work, what
+   the server was given), and the ratios the targets are about (throughput at the highest
+   concurrency over concurrency 1; p99 over p50 there).
+   With ``--baseline-src DIR`` (a source tree of an earlier xmodal, e.g. a checkout of main
+   before the concurrent server) the same load is sent to a server started from that tree too,
+   on the same library, in the same run, alternating rounds so both see the same machine.
 
-Bounded: a fixed request count, a per-request timeout and a whole-run ``--timeout``; the server
-is stopped at the end, also on failure. Loopback only.
+Targets: concurrency 16 throughput >= 1.7x concurrency 1 on 2 cores, 0 errors, p99 <= 3x p50;
+in-process text search p50 <= 20 ms at 100,000 segments.
 
 Usage:
-    python benchmarks/bench_server_load.py [--requests 1000] [--concurrency 16]
-        [--library DIR] [--timeout 900]
+    python benchmarks/bench_server_load.py [--requests 300] [--concurrency 1,4,16]
+        [--segments 100000] [--baseline-src DIR] [--library DIR] [--cache .cache/bench]
 
-Without ``--library`` a small library is built first in a temporary directory (speech clips,
-recordings and notes, ingested with ``Library.add``).
+The small library (speech clips, recordings and notes, ingested with ``Library.add``) and the
+synthetic one (random unit ``text-frozen`` vectors, the hardest case for the approximate index,
+and 8 random dictionary words per segment) are built once under ``--cache`` and reused.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import os
+import re
 import signal
 import socket
-import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 QUERIES = [
     ("welcome to the garden", {}),
@@ -65,16 +77,17 @@ NOTES = {
 }
 
 
-def build_library(root: Path) -> Path:
-    """Write a few speech clips, recordings and notes, and ingest them; returns the library."""
-    import numpy as np
+# ----------------------------------------------------------------------------- libraries
 
+
+def build_library(library: Path) -> Path:
+    """Write a few speech clips, recordings and notes beside ``library``, and ingest them."""
     from xmodal.data.speech import synthesize
-    from xmodal.library.library import Library
+    from xmodal.library import Library
     from xmodal.media import write_mp4, write_wav
 
-    media = root / "media"
-    media.mkdir(parents=True)
+    media = library.parent / "media"
+    media.mkdir(parents=True, exist_ok=True)
     sr, fps = 16000, 10
     rng = np.random.default_rng(0)
     for name, text in SPEECH.items():
@@ -90,13 +103,60 @@ def build_library(root: Path) -> Path:
         write_mp4(media / name, frames, fps, audio, sr)
     for name, text in NOTES.items():
         (media / name).write_text(text + "\n")
-    library = root / "library"
     with Library.open(library) as lib:
         report = lib.add([media], progress=False, workers=1)
     if report.failed:
         raise SystemExit(f"ingest failed: {report.failed}")
     print(f"built {library}: {report.summary()}")
     return library
+
+
+def vocabulary(size: int = 5000) -> list[str]:
+    """Dictionary words (whole alphabetic words of the MiniLM tokenizer's vocabulary)."""
+    from xmodal import features
+
+    enc = features.get("minilm").load()
+    vocab = enc._model.tokenizer.get_vocab()  # the model's own word list, offline
+    words = sorted(w for w in vocab if w.isalpha() and w.isascii() and len(w) >= 4)
+    rng = np.random.default_rng(1)
+    return [str(w) for w in rng.choice(words, size=min(size, len(words)), replace=False)]
+
+
+def build_synthetic(library: Path, segments: int, per_entry: int = 10) -> Path:
+    """A library of ``segments`` transcript segments: 8 random words each, a random unit
+    ``text-frozen`` vector (the library's real model id, so the real encoders search it)."""
+    from xmodal.library import Entry, Library, Segment
+    from xmodal.types import Modality
+
+    words = vocabulary()
+    rng = np.random.default_rng(0)
+    t0 = time.perf_counter()
+    with Library.open(library) as lib:
+        width = lib.store.meta().spaces["text-frozen"]
+        batch = []
+        for i in range(segments // per_entry):
+            texts = [" ".join(rng.choice(words, 8)) for _ in range(per_entry)]
+            vecs = rng.standard_normal((per_entry, width)).astype(np.float32)
+            vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+            e = Entry(id=hashlib.sha256(f"synthetic-{i}".encode()).hexdigest(),
+                      path=f"/synthetic/rec{i:06d}.wav", modality=Modality.AUDIO,
+                      created=1.7e9 + i, modified=1.7e9 + i, duration=5.0 * per_entry,
+                      text=" ".join(texts))  # fmt: skip
+            segs = [Segment(e.id, j, 5.0 * j, 5.0 * j + 5, texts[j], {"text-frozen": vecs[j]})
+                    for j in range(per_entry)]  # fmt: skip
+            batch.append((e, segs))
+            if len(batch) == 500:
+                lib.store.upsert_entries(batch)
+                batch = []
+        if batch:
+            lib.store.upsert_entries(batch)
+        lib.store.optimize()  # IVF_SQ index, calibrated; full-text index
+        stats = lib.store.stats()
+    print(f"built {library}: {stats['segments']:,} segments in {time.perf_counter() - t0:.0f} s")
+    return library
+
+
+# ----------------------------------------------------------------------------- in-process
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -106,25 +166,67 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def baseline(library: Path, calls: int) -> list[float]:
-    """Seconds per ``Library.search`` call, in this process (after a warm-up call)."""
-    from xmodal.library.library import Library
+def breakdown(library: Path, queries: list[str], k: int = 10) -> dict[str, list[float]]:
+    """Seconds per stage and per end-to-end search (see the module docstring, point 1)."""
+    from xmodal.library import Filters, Library
+    from xmodal.library.embed import JOINT_SPACE, TEXT_SPACE
+    from xmodal.library.search import fuse, search
+    from xmodal.types import Modality
 
-    times = []
+    times: dict[str, list[float]] = {}
+
+    def timed(name: str, fn, *args, **kwargs):
+        start, cpu = time.perf_counter(), time.process_time()
+        out = fn(*args, **kwargs)
+        times.setdefault(name, []).append(time.perf_counter() - start)
+        times.setdefault(f"cpu:{name}", []).append(time.process_time() - cpu)
+        return out
+
     with Library.open(library, create=False) as lib:
-        lib.search("warm up", k=10)
-        for i in range(calls):
-            query, options = QUERIES[i % len(QUERIES)]
-            kwargs = {
-                "modalities": options.get("modality"),
-                "since": options.get("since"),
-                "path_glob": options.get("path"),
-                "k": int(options.get("k", 10)),
-            }
-            start = time.perf_counter()
-            lib.search(query, **kwargs)
-            times.append(time.perf_counter() - start)
+        store, emb = lib.store, lib.embedder
+        spaces = store.meta().spaces
+        joint = emb.joint if JOINT_SPACE in spaces and emb.has_joint else None
+        candidates, none = max(3 * k, 30), Filters()
+        for q in queries[:3]:  # load the encoders, warm the caches
+            lib.search(q, k=k)
+            search(store, emb, q, k=k)
+        for q in queries:
+            feat = timed("encode (MiniLM)", emb.text.extract, [q])[0]  # (384,)
+            lists = {}
+            vectors = {TEXT_SPACE: feat}
+            if joint is not None:
+                vectors[JOINT_SPACE] = timed("encode (joint head)", joint.encode_features,
+                                             Modality.TEXT, [feat])[0]  # fmt: skip
+            for space, vec in vectors.items():
+                unit = (vec / np.linalg.norm(vec)).astype(np.float32)
+                lists[space] = timed(f"list {space}", store.search_vector, space, unit,
+                                     k=candidates, filters=none)  # fmt: skip
+            lists["fts"] = timed("list fts", store.search_text, q, k=candidates, filters=none)
+            timed("fusion", fuse, lists, k, re.findall(r"\w+", q))
+            timed("search, sequential (pool=None)", search, store, emb, q, k=k)
+            timed("search, as served (pool)", lib.search, q, k=k)
     return times
+
+
+def print_breakdown(title: str, times: dict[str, list[float]]) -> None:
+    """Wall-clock p50/p99 per stage, and the process's CPU time (all its threads, LanceDB's
+    included), which a busy shared machine inflates far less than wall time."""
+    stages = [n for n in times if not n.startswith(("search", "cpu:"))]
+    print(f"\n{title} ({len(times[stages[0]])} queries; ms)")
+    print(f"  {'stage':34s} {'p50':>7s} {'p99':>7s} {'CPU p50':>8s}")
+    total = cpu_total = 0.0
+    for name in [*stages, "search, sequential (pool=None)", "search, as served (pool)"]:
+        ms = [t * 1e3 for t in times[name]]
+        cpu = percentile([t * 1e3 for t in times[f"cpu:{name}"]], 50)
+        if name in stages:
+            total += percentile(ms, 50)
+            cpu_total += cpu
+        elif name.startswith("search, seq"):
+            print(f"  {'sum of the stage p50s':34s} {total:7.2f} {'':7s} {cpu_total:8.2f}")
+        print(f"  {name:34s} {percentile(ms, 50):7.2f} {percentile(ms, 99):7.2f} {cpu:8.2f}")
+
+
+# ----------------------------------------------------------------------------- the server
 
 
 def free_port() -> int:
@@ -133,9 +235,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def start_server(library: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(library: Path, port: int, src: Path | None) -> subprocess.Popen[bytes]:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     env.pop("XMODAL_TOKEN", None)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     cmd = [sys.executable, "-m", "xmodal", "serve", "--library", str(library)]
     cmd += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -151,16 +255,16 @@ async def wait_ready(base: str, proc: subprocess.Popen[bytes], limit_s: float) -
                 raise SystemExit(f"server exited: {proc.stderr.read().decode()[-2000:]}")
             try:
                 if (await client.get(base + "/health")).status_code == 200:
-                    # The first search loads the encoders: keep it out of the measurement.
-                    await client.get(base + "/search", params={"q": "warm up"}, timeout=120)
+                    for q, _ in QUERIES:  # load the encoders, keep first calls out of it
+                        await client.get(base + "/search", params={"q": q}, timeout=120)
                     return
             except httpx.TransportError:
                 await asyncio.sleep(0.2)
     raise SystemExit(f"server not ready after {limit_s:.0f} s")
 
 
-async def load(base: str, requests: int, concurrency: int) -> tuple[list[float], list[str]]:
-    """Send ``requests`` searches from ``concurrency`` workers; returns latencies and errors."""
+async def load(base: str, requests: int, concurrency: int) -> tuple[list[float], list[str], float]:
+    """Send ``requests`` searches from ``concurrency`` workers: latencies, errors, wall time."""
     import httpx
 
     queue: asyncio.Queue[int] = asyncio.Queue()
@@ -186,73 +290,132 @@ async def load(base: str, requests: int, concurrency: int) -> tuple[list[float],
             except (httpx.HTTPError, ValueError, KeyError) as exc:
                 errors.append(f"#{i} {query!r}: {type(exc).__name__}: {exc}")
 
-    async with httpx.AsyncClient(timeout=60, limits=limits) as client:
+    async with httpx.AsyncClient(timeout=120, limits=limits) as client:
+        start = time.perf_counter()
         await asyncio.gather(*(worker(client) for _ in range(concurrency)))
-    return latencies, errors
+        return latencies, errors, time.perf_counter() - start
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def serve_rounds(
+    library: Path,
+    servers: dict[str, Path | None],
+    levels: list[int],
+    requests: int,
+    rounds: int,
+    timeout: float,
+) -> dict[tuple[str, int], dict]:
+    """Every server, every concurrency, ``rounds`` times, alternating; pooled per cell."""
+    procs, bases = {}, {}
+    cells: dict[tuple[str, int], dict] = {}
+    try:
+        for name, src in servers.items():
+            port = free_port()
+            bases[name] = f"http://127.0.0.1:{port}"
+            procs[name] = start_server(library, port, src)
+            asyncio.run(wait_ready(bases[name], procs[name], 300))
+        share = max(1, requests // rounds)
+        for _ in range(rounds):
+            for level in levels:
+                for name in servers:
+                    cpu = cpu_seconds(procs[name].pid)
+                    lat, err, wall = asyncio.run(
+                        asyncio.wait_for(load(bases[name], share, level), timeout)
+                    )
+                    cell = cells.setdefault(
+                        (name, level), {"lat": [], "err": [], "wall": 0.0, "cpu": 0.0}
+                    )
+                    cell["lat"] += lat
+                    cell["err"] += err
+                    cell["wall"] += wall
+                    cell["cpu"] += cpu_seconds(procs[name].pid) - cpu
+    finally:
+        for proc in procs.values():
+            stop(proc)
+    return cells
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--requests", type=int, default=1000)
-    parser.add_argument("--concurrency", type=int, default=16)
-    parser.add_argument("--library", type=Path, default=None, help="an existing library")
-    parser.add_argument("--baseline-calls", type=int, default=100, help="in-process calls (>= 2)")
-    parser.add_argument("--timeout", type=float, default=900.0, help="limit for the load phase")
+    parser.add_argument("--requests", type=int, default=300, help="per server and concurrency")
+    parser.add_argument("--concurrency", default="1,4,16", help="comma-separated levels")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per level")
+    parser.add_argument("--segments", type=int, default=100_000, help="synthetic library size")
+    parser.add_argument("--queries", type=int, default=60, help="in-process queries per library")
+    parser.add_argument("--library", type=Path, default=None, help="an existing library to serve")
+    parser.add_argument("--baseline-src", type=Path, default=None,
+                        help="src/ of an earlier xmodal to load-test beside this one")  # fmt: skip
+    parser.add_argument("--cache", type=Path, default=Path(".cache/bench"))
+    parser.add_argument("--timeout", type=float, default=900.0, help="limit per load round")
     args = parser.parse_args()
-    if not 1 <= args.requests <= 100_000 or not 1 <= args.concurrency <= 256:
-        raise SystemExit("--requests must be in 1..100000 and --concurrency in 1..256")
-    if args.baseline_calls < 2:
-        raise SystemExit("--baseline-calls must be >= 2")
+    levels = [int(c) for c in args.concurrency.split(",")]
+    if not 1 <= args.requests <= 100_000 or not all(1 <= c <= 256 for c in levels):
+        raise SystemExit("--requests must be in 1..100000 and each concurrency in 1..256")
 
     import torch
 
-    torch.set_num_threads(1)  # what the server gets through OMP_NUM_THREADS=1
-    with tempfile.TemporaryDirectory(prefix="xmodal-bench-") as tmp:
-        library = args.library or build_library(Path(tmp))
-        before = baseline(library, args.baseline_calls // 2)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}"
-        proc = start_server(library, port)
-        try:
-            asyncio.run(wait_ready(base, proc, 180))
-            start = time.perf_counter()
-            latencies, errors = asyncio.run(
-                asyncio.wait_for(load(base, args.requests, args.concurrency), args.timeout)
-            )
-            wall = time.perf_counter() - start
-        finally:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        # Measured before and after the load: a shared machine's speed drifts during a run.
-        after = baseline(library, args.baseline_calls - args.baseline_calls // 2)
-        inproc = before + after
+    torch.set_num_threads(1)  # what the server's encoding threads get
+    print(f"load average before: {os.getloadavg()} on {os.cpu_count()} cores")
+    small = args.library or args.cache / "small" / "library"
+    if not (small / "meta.lance").exists():
+        build_library(small)
+    synthetic = args.cache / f"synthetic-{args.segments}" / "library"
+    if args.segments and not (synthetic / "meta.lance").exists():
+        build_synthetic(synthetic, args.segments)
 
-    in_p50, in_p99, in_mean = (
-        percentile(inproc, 50),
-        percentile(inproc, 99),
-        statistics.mean(inproc),
-    )
-    p50, p95, p99 = (percentile(latencies, q) for q in (50, 95, 99))
-    per_request = wall / args.requests
-    print(f"in-process Library.search ({len(inproc)} calls, half before and half after the "
-          f"load): p50 {in_p50 * 1e3:.1f} ms, p99 {in_p99 * 1e3:.1f} ms, "
-          f"mean {in_mean * 1e3:.1f} ms (before {statistics.mean(before) * 1e3:.1f}, "
-          f"after {statistics.mean(after) * 1e3:.1f})")  # fmt: skip
-    print(f"server: {args.requests} GET /search at concurrency {args.concurrency} in {wall:.1f} s "
-          f"= {args.requests / wall:.1f} req/s; errors {len(errors)}")  # fmt: skip
-    print(f"server latency: p50 {p50 * 1e3:.1f} ms, p95 {p95 * 1e3:.1f} ms, "
-          f"p99 {p99 * 1e3:.1f} ms")  # fmt: skip
-    print(f"per-request server time {per_request * 1e3:.1f} ms = "
-          f"{per_request / in_mean:.2f}x the in-process mean (HTTP + JSON overhead)")  # fmt: skip
-    print(f"p50 latency / in-process p50 = {p50 / in_p50:.1f}x "
-          f"(requests queue for the library lock; ~{args.concurrency} in flight)")  # fmt: skip
-    for line in errors[:10]:
-        print("  error:", line)
-    assert not errors, f"{len(errors)} of {args.requests} requests failed"
-    assert len(latencies) == args.requests, f"{len(latencies)} of {args.requests} answered"
+    texts = [q for q, _ in QUERIES]
+    cycled = [texts[i % len(texts)] for i in range(args.queries)]
+    print_breakdown(f"in-process text search, {small}", breakdown(small, cycled))
+    if args.segments:
+        words = vocabulary()
+        rng = np.random.default_rng(2)
+        probes = [" ".join(rng.choice(words, 1 + i % 3)) for i in range(args.queries)]
+        print_breakdown(f"in-process text search, {args.segments:,} segments",
+                        breakdown(synthetic, probes))  # fmt: skip
+
+    servers: dict[str, Path | None] = {"this tree": None}
+    if args.baseline_src is not None:
+        servers = {"baseline": args.baseline_src.resolve(), "this tree": None}
+    cells = serve_rounds(small, servers, levels, args.requests, args.rounds, args.timeout)
+    print(f"\nserver: GET /search over loopback, {args.rounds} alternating rounds "
+          f"(load average after: {os.getloadavg()})")  # fmt: skip
+    head = ["server", "conc.", "req/s", "p50 ms", "p95 ms", "p99 ms", "p99/p50", "errors"]
+    widths = [-10, 5, 7, 8, 8, 8, 7, 6, 10, 5]
+    head += ["CPU ms/req", "cores"]
+    cols = zip(head, widths, strict=True)
+    print("  " + " ".join(f"{h:<{-w}}" if w < 0 else f"{h:>{w}}" for h, w in cols))
+    failed = 0
+    for name in servers:
+        for level in levels:
+            cell = cells[(name, level)]
+            lat = cell["lat"]
+            p50, p95, p99 = (percentile(lat, q) * 1e3 for q in (50, 95, 99))
+            rate = len(lat) / cell["wall"]
+            cell["rate"], cell["p50"], cell["p99"] = rate, p50, p99
+            failed += len(cell["err"])
+            print(f"  {name:10s} {level:5d} {rate:7.1f} {p50:8.1f} {p95:8.1f} {p99:8.1f} "
+                  f"{p99 / p50:7.2f} {len(cell['err']):6d} {cell['cpu'] / len(lat) * 1e3:10.1f} "
+                  f"{cell['cpu'] / cell['wall']:5.2f}")  # fmt: skip
+            for line in cell["err"][:5]:
+                print("    error:", line)
+        top, one = cells[(name, levels[-1])], cells[(name, levels[0])]
+        print(f"  {name}: throughput at {levels[-1]} / at {levels[0]} = "
+              f"{top['rate'] / one['rate']:.2f}x (target >= 1.7); p99/p50 at {levels[-1]} = "
+              f"{top['p99'] / top['p50']:.2f} (target <= 3)")  # fmt: skip
+    assert failed == 0, f"{failed} requests failed"
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.postgres import postgres_url  # noqa: F401 - the session's PostgreSQL server
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -190,3 +190,44 @@ def test_the_facade_on_postgres(postgres_url: str, tmp_path: Path) -> None:
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             conn.execute("DROP SCHEMA IF EXISTS xmodal CASCADE")
+
+
+# ----------------------------------------------------------------------------- threads
+
+
+def test_searches_do_not_wait_for_an_ingest_in_progress(
+    notes_lib, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An ingest holds the library's write lock while it embeds; searches from other threads
+    run meanwhile, see only what is committed, and see the new file once it is."""
+    from xmodal.library.embed import Embedder
+
+    lib, notes, tmp_path = notes_lib
+    slow = tmp_path / "src" / "notes" / "slow.md"
+    slow.write_text("The quokka smiled at the ferry.\n")
+    embedding, release = threading.Event(), threading.Event()
+    original = Embedder.embed_note
+
+    def held(self, path, entry_id, chunks=None):
+        if path.name == "slow.md":
+            embedding.set()
+            assert release.wait(60)
+        return original(self, path, entry_id, chunks)
+
+    monkeypatch.setattr(Embedder, "embed_note", held)
+    options = {"workers": 1, "progress": False}
+    ingest = threading.Thread(target=lib.add, args=([slow],), kwargs=options)
+    ingest.start()
+    try:
+        assert embedding.wait(60)
+        start = time.monotonic()
+        for _ in range(3):
+            assert str(slow) not in {r.path for r in lib.search("quokka", k=5)}  # not yet
+            assert lib.search("cardamom", k=1)[0].path == str(notes["groceries"])
+        assert ingest.is_alive() and time.monotonic() - start < 60
+        assert lib.stats()["entries"] == 3
+    finally:
+        release.set()
+        ingest.join(60)
+    assert not ingest.is_alive()
+    assert lib.search("quokka", k=1)[0].path == str(slow)

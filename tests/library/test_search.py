@@ -167,3 +167,20 @@ def test_filters_restrict_modality_date_and_path(lib_corpus: dict) -> None:
         lib.search("walk", modalities="photo")
     with pytest.raises(ValueError, match="bad date"):
         lib.search("walk", since="last week")
+
+
+def test_the_pool_gives_the_same_results_as_one_thread(lib_corpus: dict, tmp_path: Path) -> None:
+    from xmodal.library.pool import PoolConfig, SearchPool
+    from xmodal.library.search import search
+
+    lib = lib_corpus["lib"]
+    png = _write_png(tmp_path / "q.png", pattern_frames("checker", 1)[0])
+    pool = SearchPool(PoolConfig(encode_workers=2, list_workers=4))
+    try:
+        for query in ("cardamom", "eight of spades", png, lib_corpus["go"]):
+            alone = search(lib.store, lib.embedder, query, k=5)
+            pooled = search(lib.store, lib.embedder, query, k=5, pool=pool)
+            assert [r.to_dict() for r in pooled] == [r.to_dict() for r in alone]
+            assert alone
+    finally:
+        pool.close()

@@ -657,3 +657,103 @@ def test_approximate_index_is_calibrated_to_the_recall_target(backend: Backend) 
     st.close()
     with backend.open(meta=None) as again:  # the tuned parameters persist
         assert again._index["joint"] == params
+
+
+# ----------------------------------------------------------------------------- threads
+
+
+def test_readers_run_beside_writers_and_see_only_committed_entries(backend: Backend) -> None:
+    """8 threads search (vector and full text) while one thread ingests and one removes: no
+    error, no duplicate hit, no half-written entry, nothing removed before a search began, every
+    entry committed before it began and not being removed, and an exact final state. One store
+    handle is shared by every thread, as in the server."""
+    import threading
+
+    rng = np.random.default_rng(7)
+    store = backend.open()
+
+    def item(name: str) -> tuple[Entry, list[Segment]]:
+        e = entry(name, text=f"zebra crossing {name}")
+        vecs = [unit(*rng.standard_normal(4)) for _ in range(3)]
+        return e, segs(e, vecs, texts=[f"zebra {name} part {i}" for i in range(3)])
+
+    initial = [item(f"old-{i:02d}") for i in range(30)]
+    store.upsert_entries(initial)
+    to_remove = [e.id for e, _ in initial[:20]]
+    keep = {e.id for e, _ in initial[20:]}
+    fresh = [item(f"new-{i:02d}") for i in range(30)]
+    every_id = {e.id for e, _ in initial + fresh}
+    added: list[str] = []
+    removed: list[str] = []
+    errors: list[str] = []
+    writing = threading.Event()
+    writing.set()
+
+    def ingest() -> None:
+        for e, s in fresh:
+            store.upsert_entries([(e, s)])
+            added.append(e.id)
+
+    def remove() -> None:
+        for eid in to_remove:
+            assert store.remove_entry(eid)
+            removed.append(eid)
+
+    def search(worker: int) -> None:
+        query = unit(*rng.standard_normal(4))
+        n = 0
+        while writing.is_set() or n < 3:
+            n += 1
+            before_added, before_removed = set(added), set(removed)
+            if worker % 2:
+                hits = store.search_text("zebra", k=1000)
+            else:
+                hits = store.search_vector("joint", query, k=1000)
+            keys = [(h.entry.id, h.segment) for h in hits]
+            per_entry: dict[str, set[int | None]] = {}
+            for eid, seg in keys:
+                per_entry.setdefault(eid, set()).add(seg)
+            problems = []
+            if len(set(keys)) != len(keys):
+                problems.append("duplicate hits")
+            if set(per_entry) - every_id:
+                problems.append("unknown entries")
+            if set(per_entry) & before_removed:
+                problems.append("entries removed before the search")
+            if (keep | before_added) - set(per_entry):
+                problems.append("committed entries missing")
+            # all three segments, or (full text only) a whole-entry match: an entry committed
+            # between the segment and the entry text queries of one search
+            whole = {None} if worker % 2 else set()
+            partial = [
+                sorted(s, key=str) for s in per_entry.values() if s not in ({0, 1, 2}, whole)
+            ]
+            if partial:
+                problems.append(f"entries without all their segments: {partial[:3]}")
+            if problems:
+                errors.append(f"worker {worker}: {', '.join(problems)}")
+
+    def guarded(fn, *args) -> None:
+        try:
+            fn(*args)
+        except Exception as exc:  # noqa: BLE001 - every failure is reported by the test
+            errors.append(f"{fn.__name__}: {type(exc).__name__}: {exc}")
+
+    readers = [threading.Thread(target=guarded, args=(search, w)) for w in range(8)]
+    writers = [threading.Thread(target=guarded, args=(f,)) for f in (ingest, remove)]
+    try:
+        for t in readers + writers:
+            t.start()
+        for t in writers:
+            t.join(timeout=300)
+        writing.clear()
+        for t in readers:
+            t.join(timeout=300)
+        assert errors == []
+        assert not any(t.is_alive() for t in readers + writers)
+        final = {e.id for e in store.iter_entries()}
+        assert final == keep | {e.id for e, _ in fresh}
+        assert store.stats()["entries"] == 40 and store.stats()["segments"] == 120
+        assert len(store.search_text("zebra", k=1000)) == 120
+    finally:
+        store.close()

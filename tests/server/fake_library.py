@@ -188,6 +188,12 @@ class FakeLibrary:
     def media_path(self, entry_id: str) -> Path:
         return Path(self.get(entry_id).path)
 
+    def remove(self, entry_id_or_path: str) -> list[Entry]:
+        self._maybe_fail()
+        entry = self.get(str(entry_id_or_path))
+        del self.entries[entry.id]
+        return [entry]
+
     def stats(self) -> dict[str, Any]:
         self._maybe_fail()
         by_mod = {m.value: 0 for m in Modality}

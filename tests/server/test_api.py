@@ -149,6 +149,19 @@ def test_entries_by_id(client: TestClient, fake_world: FakeWorld) -> None:
     assert client.get("/entries/not-an-id").status_code == 404
 
 
+def test_delete_removes_an_entry_by_id(client: TestClient, fake_world: FakeWorld) -> None:
+    spec = client.get("/openapi.json").json()
+    assert set(spec["paths"]["/entries/{entry_id}"]) == {"get", "delete"}
+    gone = client.delete(f"/entries/{fake_world.audio}")
+    assert gone.status_code == 200 and gone.json() == {"removed": [fake_world.audio]}
+    schemas.RemovedOut.model_validate(gone.json())
+    assert client.get(f"/entries/{fake_world.audio}").status_code == 404
+    again = client.delete(f"/entries/{fake_world.audio}")
+    assert again.status_code == 404 and "no entry" in again.json()["error"]
+    assert client.delete("/entries/not-an-id").status_code == 404
+    assert client.get("/health").json()["entries"] == 2
+
+
 def test_media_ranges_let_players_seek(client: TestClient, fake_world: FakeWorld) -> None:
     url = f"/media/{fake_world.video}"
     full = client.get(url)

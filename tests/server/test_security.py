@@ -229,6 +229,8 @@ def test_cross_site_requests_are_refused(client: TestClient) -> None:
     evil = {"Origin": "https://evil.example"}
     upload = client.post("/entries", files={"files": ("a.txt", b"x")}, headers=evil)
     assert upload.status_code == 403 and upload.json() == {"error": "cross-site request refused"}
+    removal = client.delete(f"/entries/{'a' * 64}", headers=evil)
+    assert removal.status_code == 403 and removal.json() == {"error": "cross-site request refused"}
     site = client.post(
         "/", files={"file": ("a.txt", b"x")}, headers={"Sec-Fetch-Site": "cross-site"}
     )

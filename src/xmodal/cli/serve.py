@@ -51,12 +51,26 @@ def serve(
     log_level: str = typer.Option(
         "info", "--log-level", help="Server log level: critical, error, warning, info, debug."
     ),
+    search_workers: int | None = typer.Option(
+        None,
+        "--search-workers",
+        min=1,
+        help="Threads that encode search queries (default: one per core).",
+        show_default=False,
+    ),
+    search_threads: int = typer.Option(
+        1, "--search-threads", min=1, help="Torch threads of each query-encoding thread."
+    ),
 ) -> None:
     """Serve the web app and HTTP API of a library (search, timeline, stats, upload).
 
     Open http://127.0.0.1:8765/ in a browser; the API reference is at /api.
 
     Listens on loopback only by default; any other --host needs a --token.
+
+    Searches run in parallel: each query is encoded in a pool of --search-workers threads (one
+    per core by default) with --search-threads torch threads each; an upload's ingest runs
+    beside them without blocking them.
 
     Beyond a trusted network, put it behind HTTPS (a reverse proxy). Ctrl-C stops it.
     """
@@ -81,9 +95,11 @@ def serve(
         import uvicorn
 
         from xmodal.library.library import Library
+        from xmodal.library.pool import PoolConfig
         from xmodal.server.app import create_app
 
-        lib = Library.open(library_dir=library, db_url=db, model=model)
+        search = PoolConfig(encode_workers=search_workers, encode_threads=search_threads)
+        lib = Library.open(library_dir=library, db_url=db, model=model, search=search)
     try:
         app = create_app(lib, settings)
         shown = f"[{host}]" if ":" in host else host

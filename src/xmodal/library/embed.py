@@ -27,6 +27,7 @@ import functools
 import math
 import os
 import re
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ PRIMARY_SPACE: dict[Modality, str] = {
     Modality.VIDEO: VIDEO_SPACE, Modality.AUDIO: AUDIO_SPACE, Modality.TEXT: TEXT_SPACE,
 }  # fmt: skip
 MODEL_PREFIX = "xmodal-library/1"
+_LOAD_LOCK = threading.RLock()  # loads encoders and joint spaces one at a time
 _SILENCE = 1e-3  # peak amplitude below which a chunk is not sent to speech recognition
 
 
@@ -157,7 +159,8 @@ def parse_model_id(model_id: str) -> tuple[dict[str, str | None], str | None]:
 class Embedder:
     """Frozen encoders (+ an optional joint space) that turn files and queries into vectors.
 
-    Encoders load lazily on first use. One embedder is used from one thread at a time.
+    Encoders load lazily on first use (:meth:`ready`). Several threads may encode with one
+    embedder at once (concurrent searches beside an ingest): the weights are only read.
 
     Args:
         config: encoder names and segmentation settings.
@@ -184,10 +187,21 @@ class Embedder:
 
     @property
     def joint(self) -> JointModel | None:
-        """The joint space (loaded on first use), or None."""
+        """The joint space (loaded on first use, once even when threads ask at once), or None."""
         if self._joint is None and self.joint_dir is not None:
-            self._joint = open_space(self.joint_dir)
+            with _LOAD_LOCK:
+                if self._joint is None:
+                    self._joint = open_space(self.joint_dir)
         return self._joint
+
+    @staticmethod
+    def ready(encoder: Encoder) -> Encoder:
+        """``encoder`` with its weights loaded: once, even when several threads ask at once
+        (concurrent searches, an upload's ingest beside them)."""
+        if not encoder.loaded:
+            with _LOAD_LOCK:
+                encoder.load()
+        return encoder
 
     @property
     def has_joint(self) -> bool:
@@ -231,13 +245,13 @@ class Embedder:
         """Per-frame features of several frame stacks: ``B x (T_i, H, W, 3)`` -> ``(T_i, D)``."""
         if not clips:
             return []
-        self.video.load()
+        self.ready(self.video)
         return list(self.video.extract_batch(list(clips)))
 
     def audio_features(self, wave: np.ndarray) -> np.ndarray:
         """Frozen audio features ``(T, D)`` of a 16 kHz waveform (the audio encoder's rate)."""
         assert self.audio is not None
-        return self.audio.extract(np.asarray(wave, np.float32))
+        return self.ready(self.audio).extract(np.asarray(wave, np.float32))
 
     @staticmethod
     def audio_vector(feats: np.ndarray) -> np.ndarray:
@@ -282,7 +296,7 @@ class Embedder:
                 if mine is not None and enc.id == mine.id:
                     inputs[m].append((i, x))
                 elif m is Modality.VIDEO and frames is not None and frames[i] is not None:
-                    inputs[m].append((i, enc.extract(frames[i])))
+                    inputs[m].append((i, self.ready(enc).extract(frames[i])))
                 elif m is Modality.TEXT:
                     continue  # a text encoder mismatch is handled by the caller (raw text)
         for m, pairs in inputs.items():
@@ -457,7 +471,7 @@ class Embedder:
         spoken = [i for i in range(n) if texts[i].strip()]
         tfeat: list[np.ndarray | None] = [None] * n
         if spoken:
-            raw = self.text.extract([texts[i] for i in spoken])  # (b, Dt)
+            raw = self.ready(self.text).extract([texts[i] for i in spoken])  # (b, Dt)
             for i, row in zip(spoken, raw, strict=True):
                 tfeat[i] = row
         joint: list[np.ndarray | None] = [None] * n
@@ -504,7 +518,7 @@ class Embedder:
             if not chunks:
                 raise MediaError(path, "empty note (no text to index)")
         chunks = list(chunks)
-        tfeat = self.text.extract(chunks)  # (S, Dt)
+        tfeat = self.ready(self.text).extract(chunks)  # (S, Dt)
         joint: list[np.ndarray | None] = [None] * len(chunks)
         if self.has_joint and Modality.TEXT in self.joint.encoders:  # type: ignore[union-attr]
             space = self.joint
@@ -536,7 +550,8 @@ class Embedder:
         """Rebuild only the text vectors of stored segments (their media file is gone)."""
         texts = [s.text for s in segments]
         spoken = [i for i, t in enumerate(texts) if t.strip()]
-        tfeat = self.text.extract([texts[i] for i in spoken]) if spoken else np.zeros((0, 1))
+        text = self.ready(self.text)
+        tfeat = text.extract([texts[i] for i in spoken]) if spoken else np.zeros((0, 1))
         joint: list[np.ndarray | None] = [None] * len(segments)
         if spoken and self.has_joint and Modality.TEXT in self.joint.encoders:  # type: ignore[union-attr]
             space = self.joint

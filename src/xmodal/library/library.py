@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from xmodal.library.dates import parse_when
 from xmodal.library.embed import Embedder, IngestConfig, parse_model_id
@@ -32,11 +33,15 @@ from xmodal.library.ingest import IngestReport
 from xmodal.library.ingest import ingest as _ingest
 from xmodal.library.ingest import reindex as _reindex
 from xmodal.library.joint import JointModel, find_model, load_joint
+from xmodal.library.locks import serialized
+from xmodal.library.pool import PoolConfig, SearchPool
 from xmodal.library.records import Entry, Filters, LibraryError, Segment, check_compatible
 from xmodal.library.search import SearchResult
 from xmodal.library.search import search as _search
 from xmodal.library.store import Store, default_library_dir, open_store
 from xmodal.types import Modality
+
+T = TypeVar("T")
 
 __all__ = ["IngestReport", "Library", "LibraryError", "SearchResult"]
 
@@ -47,18 +52,32 @@ __all__ = ["IngestReport", "Library", "LibraryError", "SearchResult"]
 class Library:
     """A memory library: ingest files, search them with any modality, keep it tidy.
 
-    Use :meth:`open`; a library is a context manager. One thread at a time.
+    Use :meth:`open`; a library is a context manager.
+
+    Threads: any number may read at once (``search``, ``get``, ``segments``, ``media_path``,
+    ``entries``, ``stats``, ``timeline``), beside one writer (``add``, ``remove``, ``reindex``
+    take turns on a write lock that readers never wait for). A search sees entries as they were
+    committed: a file being ingested appears once its entry and all its segments are stored.
 
     Attributes:
         store: the storage backend.
         embedder: the library's encoders (and joint space, when found).
         warnings: things the user should know (e.g. a joint space that could not be found).
+        pool: the threads searches encode and run their lists in.
     """
 
-    def __init__(self, store: Store, embedder: Embedder, warnings: list[str] | None = None):
+    def __init__(
+        self,
+        store: Store,
+        embedder: Embedder,
+        warnings: list[str] | None = None,
+        pool: SearchPool | None = None,
+    ):
         self.store = store
         self.embedder = embedder
         self.warnings = list(warnings or [])
+        self.pool = pool or SearchPool()
+        self._write_lock = threading.RLock()  # add, remove, reindex: one at a time
         self._mismatch: str | None = None  # opened for other vectors: add/search refuse
         self._missing: str | None = None  # its joint model was not found: add refuses
         self._pending: JointModel | None = None  # the model given to open, not the library's
@@ -74,6 +93,7 @@ class Library:
         model: str | os.PathLike[str] | None = None,
         config: IngestConfig | None = None,
         create: bool = True,
+        search: PoolConfig | None = None,
     ) -> Library:
         """Open (or create) a library.
 
@@ -86,6 +106,8 @@ class Library:
             config: segmentation and encoder settings; the encoders of an existing library
                 are the ones it was built with.
             create: create the library when it does not exist (False: :class:`LibraryError`).
+            search: the threads searches run in (:class:`~xmodal.library.pool.PoolConfig`;
+                default: one query-encoding thread per core, one torch thread each).
 
         Raises:
             LibraryError: no library (with ``create=False``), an unreadable library, a schema
@@ -99,12 +121,16 @@ class Library:
             if not create or _exists(library_dir, db_url):
                 raise
             embedder = Embedder(config, joint)
-            return cls(open_store(library_dir, db_url, meta=embedder.meta()), embedder)
+            lib = cls(open_store(library_dir, db_url, meta=embedder.meta()), embedder)
+            lib.pool = SearchPool(search)
+            return lib
         try:
-            return cls._existing(store, config, joint)
+            lib = cls._existing(store, config, joint)
         except BaseException:
             store.close()
             raise
+        lib.pool = SearchPool(search)
+        return lib
 
     @classmethod
     def _existing(cls, store: Store, config: IngestConfig, joint: JointModel | None) -> Library:
@@ -169,6 +195,7 @@ class Library:
 
     # ------------------------------------------------------------------ ingest and search
 
+    @serialized
     def add(
         self,
         paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str],
@@ -233,7 +260,7 @@ class Library:
         if self._mismatch is not None:
             raise LibraryError(self._mismatch)
         filters = make_filters(modalities, since, until, path_glob)
-        return _search(self.store, self.embedder, query, filters=filters, k=k)
+        return _search(self.store, self.embedder, query, filters=filters, k=k, pool=self.pool)
 
     # ------------------------------------------------------------------ reading
 
@@ -299,6 +326,7 @@ class Library:
 
     # ------------------------------------------------------------------ housekeeping
 
+    @serialized
     def remove(self, entry_id_or_path: str | os.PathLike[str]) -> list[Entry]:
         """Remove an entry by id (or unique prefix), by file path, or every entry under a folder.
 
@@ -327,6 +355,7 @@ class Library:
             self.store.remove_entry(entry.id)
         return targets
 
+    @serialized
     def reindex(
         self,
         model: str | os.PathLike[str] | None = None,
@@ -397,7 +426,8 @@ class Library:
         return count
 
     def close(self) -> None:
-        """Release the store."""
+        """Stop the search threads and release the store."""
+        self.pool.close()
         self.store.close()
 
     def __enter__(self) -> Library:

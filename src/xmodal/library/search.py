@@ -27,6 +27,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from xmodal.library.embed import (
     Embedder,
 )
 from xmodal.library.notes import NOTE_SUFFIXES, chunk_note, split_front_matter
+from xmodal.library.pool import SearchPool
 from xmodal.library.records import FTS_SPACE, Filters, Hit, LibraryError
 from xmodal.library.store import Store
 from xmodal.types import Modality
@@ -175,24 +177,25 @@ def _read_image(path: Path) -> np.ndarray | None:
     return None if img is None else np.ascontiguousarray(img[:, :, ::-1])
 
 
-def query_lists(
-    store: Store,
-    embedder: Embedder,
-    query: Query,
-    filters: Filters,
-    candidates: int,
-) -> tuple[dict[str, list[Hit]], str]:
-    """Run the ranked lists of a query (module docstring's table).
+def query_vectors(
+    embedder: Embedder, query: Query, spaces: set[str]
+) -> tuple[dict[str, np.ndarray], str]:
+    """Encode a query for the vector spaces it is searched in (the CPU-heavy step of a search).
+
+    Args:
+        embedder: the library's encoders (and joint space).
+        query: the parsed query.
+        spaces: the library's spaces.
 
     Returns:
-        ``({list name: hits}, the text that was searched, if any)``.
+        ``({space: (D,) vector}, the text to search by full text, if any)``; vectors are not yet
+        normalised and may include spaces the library lacks.
     """
-    spaces = set(store.meta().spaces)
     joint = embedder.joint if JOINT_SPACE in spaces and embedder.has_joint else None
     vectors: dict[str, np.ndarray] = {}
     text = query.text
     if query.kind == "text":
-        feat = embedder.text.extract([text])  # (1, Dt)
+        feat = embedder.ready(embedder.text).extract([text])  # (1, Dt)
         vectors[TEXT_SPACE] = feat[0]
         if joint is not None and Modality.TEXT in joint.encoders:
             if joint.encoders[Modality.TEXT].id == embedder.text.id:
@@ -205,7 +208,7 @@ def query_lists(
         vectors[VIDEO_SPACE] = feats.mean(axis=0)
         if joint is not None and Modality.VIDEO in joint.encoders:
             enc = joint.encoders[Modality.VIDEO]
-            jf = feats if enc.id == embedder.video.id else enc.extract(frames)
+            jf = feats if enc.id == embedder.video.id else embedder.ready(enc).extract(frames)
             vectors[JOINT_SPACE] = joint.encode_features(Modality.VIDEO, [jf])[0]
     else:  # audio
         from xmodal.media import read_audio
@@ -219,7 +222,7 @@ def query_lists(
 
             text = recognise(wave).text
         if text:
-            vectors[TEXT_SPACE] = embedder.text.extract([text])[0]
+            vectors[TEXT_SPACE] = embedder.ready(embedder.text).extract([text])[0]
         afeats = embedder.audio_features(wave) if embedder.audio is not None else None
         if afeats is not None:
             vectors[AUDIO_SPACE] = embedder.audio_vector(afeats)
@@ -229,14 +232,54 @@ def query_lists(
                 vectors[JOINT_SPACE] = joint.encode_features(Modality.AUDIO, [afeats])[0]
             else:
                 vectors[JOINT_SPACE] = joint.encode_audio(wave)[0]
-    lists: dict[str, list[Hit]] = {}
+    return vectors, text
+
+
+def query_lists(
+    store: Store,
+    embedder: Embedder,
+    query: Query,
+    filters: Filters,
+    candidates: int,
+    pool: SearchPool | None = None,
+) -> tuple[dict[str, list[Hit]], str]:
+    """Run the ranked lists of a query (module docstring's table).
+
+    Without a pool everything runs in the calling thread, one step after the other. With one,
+    the query is encoded in the pool's encoding threads and the lists run side by side in its
+    list threads; a text query's full-text list starts before its encoding. The lists and their
+    order (vector spaces, then ``fts``) are the same either way.
+
+    Returns:
+        ``({list name: hits}, the text that was searched, if any)``.
+    """
+    spaces = set(store.meta().spaces)
+    early: Future[list[Hit]] | None = None
+    if pool is not None and query.kind == "text" and re.search(r"\w", query.text):
+        early = pool.submit_list(store.search_text, query.text, k=candidates, filters=filters)
+    if pool is None:
+        vectors, text = query_vectors(embedder, query, spaces)
+    else:
+        vectors, text = pool.encode(query_vectors, embedder, query, spaces)
+    jobs: dict[str, Future[list[Hit]] | list[Hit]] = {}
     for space, vec in vectors.items():
         if space not in spaces or not np.any(vec):
             continue
         unit = (vec / np.linalg.norm(vec)).astype(np.float32)
-        lists[space] = store.search_vector(space, unit, k=candidates, filters=filters)
+        if pool is None:
+            jobs[space] = store.search_vector(space, unit, k=candidates, filters=filters)
+        else:
+            jobs[space] = pool.submit_list(store.search_vector, space, unit, k=candidates,
+                                           filters=filters)  # fmt: skip
     if text and re.search(r"\w", text):
-        lists[FTS_SPACE] = store.search_text(text, k=candidates, filters=filters)
+        if early is not None and text == query.text:
+            jobs[FTS_SPACE] = early
+        elif pool is None:
+            jobs[FTS_SPACE] = store.search_text(text, k=candidates, filters=filters)
+        else:
+            jobs[FTS_SPACE] = pool.submit_list(store.search_text, text, k=candidates,
+                                               filters=filters)  # fmt: skip
+    lists = {name: job.result() if isinstance(job, Future) else job for name, job in jobs.items()}
     return lists, text
 
 
@@ -336,6 +379,7 @@ def search(
     *,
     filters: Filters | None = None,
     k: int = 10,
+    pool: SearchPool | None = None,
 ) -> list[SearchResult]:
     """Search a library with any query (see the module docstring for the routing).
 
@@ -345,6 +389,7 @@ def search(
         query: text, or a path to an image, video, recording or note.
         filters: modality, date and path filters.
         k: results to return.
+        pool: threads to encode the query and run its lists in (None: this thread only).
 
     Returns:
         Up to ``k`` results, best first.
@@ -353,5 +398,5 @@ def search(
         raise ValueError(f"k must be >= 1, got {k}")
     parsed = parse_query(query)
     candidates = max(3 * int(k), 30)
-    lists, text = query_lists(store, embedder, parsed, filters or Filters(), candidates)
+    lists, text = query_lists(store, embedder, parsed, filters or Filters(), candidates, pool)
     return fuse(lists, int(k), re.findall(r"\w+", text))

@@ -25,6 +25,8 @@ Both are checked by the same contract test suite. The contract, for code built o
   of whose segments is already in the list. ``Hit.score`` there is the backend's relevance
   (BM25 for LanceDB, ``ts_rank`` for PostgreSQL): compare ranks, not scores, across backends.
   Fusing vector and text results (reciprocal rank fusion) is done above the store.
+* Reads are thread-safe and run beside a writer (see :class:`Store`); ``tests/library/
+  test_store_contract.py`` checks it with threads searching while others ingest and remove.
 * :class:`Filters` apply to both searches identically: modality set, ``since <= created <=
   until`` (inclusive, epoch seconds, on the entry's *created* time) and a path glob with
   :func:`fnmatch.fnmatchcase` semantics (``*`` also crosses ``/``).
@@ -61,7 +63,11 @@ DATABASE_URL_ENV = "XMODAL_DATABASE_URL"
 class Store(Protocol):
     """A library's storage. Open one with :func:`open_store`; use it as a context manager.
 
-    A store is used from one thread at a time (open one per worker).
+    Threads: reads (``get_entry``, ``has_entry``, ``find_by_path``, ``iter_entries``,
+    ``segments``, ``search_vector``, ``search_text``, ``stats``, ``meta``) may run from any
+    number of threads at once, beside writes; writes through one store take turns (the store's
+    write lock) and never make readers wait. A reader sees each entry as it was committed,
+    with exactly its segments, never half-written.
     """
 
     @property

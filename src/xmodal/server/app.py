@@ -2,25 +2,26 @@
 
 :func:`create_app` builds a FastAPI app around an open library (the facade
 ``xmodal.library.Library``, or anything with the same methods). The app keeps no module-level
-state: the library, the settings, a lock and the templates live on ``app.state``.
+state: the library, the settings and the templates live on ``app.state``.
 
 API (JSON; the OpenAPI schema is at ``/openapi.json``, readable at ``/api``):
 
 * ``GET /health``; ``GET /stats``; ``GET /timeline`` (entries per day)
 * ``GET /search?q=...&modality=video,audio&since=&until=&path=&k=`` (text query)
 * ``POST /search`` (multipart ``file``: an image, recording or clip as the query; same filters)
-* ``GET /entries/{id}``; ``POST /entries`` (multipart ``files``: upload and ingest)
+* ``GET /entries/{id}``; ``POST /entries`` (multipart ``files``: upload and ingest);
+  ``DELETE /entries/{id}`` (remove an entry; its file stays)
 * ``GET /media/{id}`` (the entry's file, with ``Range`` support so players can seek)
 
 Pages: ``/`` (search), ``/entry/{id}``, ``/timeline`` and ``/stats`` (HTML when the client
 accepts ``text/html``), ``/upload``, ``/login``.
 
-The library is called under a lock: a store is used from one thread at a time.
+Requests run side by side: the library serves any number of searches at once, beside one
+writer (an upload's ingest or a removal), and never makes a search wait for a write.
 """
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,7 @@ from xmodal.server.common import (
     ApiError,
     LibraryLike,
     call_library,
+    check_entry_id,
     entry_json,
     ingest_uploads,
     logger,
@@ -149,6 +151,18 @@ async def search_post(request: Request) -> dict[str, Any]:
 def get_entry(request: Request, entry_id: str) -> dict[str, Any]:
     """One entry's metadata and transcript."""
     return entry_json(lookup_entry(request, entry_id))
+
+
+def delete_entry(request: Request, entry_id: str) -> dict[str, Any]:
+    """Remove an entry from the library (by its id; the file itself is never touched)."""
+    check_entry_id(entry_id)
+    try:
+        removed = call_library(request, "remove", entry_id)
+    except ApiError as exc:
+        if exc.status_code == 400:  # no such entry (any more)
+            raise ApiError(404, exc.detail) from None
+        raise
+    return {"removed": [str(e.id) for e in removed]}
 
 
 async def post_entries(request: Request) -> dict[str, Any]:
@@ -287,7 +301,7 @@ def create_app(library: LibraryLike, settings: ServerSettings | None = None) -> 
         settings: host, token, upload limit, ... (defaults: loopback, no token, 512 MiB).
 
     Returns:
-        The FastAPI app; ``app.state`` holds ``library``, ``settings``, ``library_lock`` and
+        The FastAPI app; ``app.state`` holds ``library``, ``settings`` and
         ``templates``.
     """
     settings = settings or ServerSettings()
@@ -300,7 +314,6 @@ def create_app(library: LibraryLike, settings: ServerSettings | None = None) -> 
     )
     app.state.library = library
     app.state.settings = settings
-    app.state.library_lock = threading.Lock()
     templates = Jinja2Templates(directory=str(PACKAGE_DIR / "templates"))
     pages.install_filters(templates.env)
     app.state.templates = templates
@@ -327,6 +340,12 @@ def create_app(library: LibraryLike, settings: ServerSettings | None = None) -> 
     app.get(
         "/entries/{entry_id}", response_model=schemas.EntryOut, responses=errors(404), tags=["api"]
     )(get_entry)
+    app.delete(
+        "/entries/{entry_id}",
+        response_model=schemas.RemovedOut,
+        responses=errors(404),
+        tags=["api"],
+    )(delete_entry)
     app.post(
         "/entries",
         response_model=schemas.IngestOut,

@@ -1,6 +1,6 @@
 """Helpers shared by the API and the pages: parsing filters, calling the library, uploads.
 
-Nothing here keeps state: the library, its lock and the settings come from ``request.app.state``.
+Nothing here keeps state: the library and the settings come from ``request.app.state``.
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ class LibraryLike(Protocol):
     def search(self, query: str | Path, **filters: Any) -> list[Any]: ...
     def get(self, entry_id: str) -> Any: ...
     def media_path(self, entry_id: str) -> Path: ...
+    def remove(self, entry_id_or_path: str) -> list[Any]: ...
     def stats(self) -> dict[str, Any]: ...
     def timeline(self) -> list[dict[str, Any]]: ...
 
@@ -151,18 +152,20 @@ def safe_filename(name: str | None, default: str = "upload") -> str:
 
 
 def call_library(request: Request, method: str, *args: Any, **kwargs: Any) -> Any:
-    """Call a library method under the app's lock; user errors become 400, bugs a bare 500."""
-    state = request.app.state
-    with state.library_lock:
-        try:
-            return getattr(state.library, method)(*args, **kwargs)
-        except (LibraryError, ValueError) as exc:
-            raise ApiError(400, one_line(exc)) from None
-        except HTTPException:
-            raise
-        except Exception:
-            logger.exception("library.%s failed", method)
-            raise ApiError(500, "internal error; the server log has the details") from None
+    """Call a library method; user errors become 400, bugs a bare 500.
+
+    No lock here: the library serves any number of readers at once beside one writer (its own
+    write lock orders ``add`` and ``remove``), so searches never wait for an upload's ingest.
+    """
+    try:
+        return getattr(request.app.state.library, method)(*args, **kwargs)
+    except (LibraryError, ValueError) as exc:
+        raise ApiError(400, one_line(exc)) from None
+    except HTTPException:
+        raise
+    except Exception:
+        logger.exception("library.%s failed", method)
+        raise ApiError(500, "internal error; the server log has the details") from None
 
 
 def one_line(exc: BaseException) -> str:

@@ -89,6 +89,12 @@ class IngestOut(BaseModel):
     failed: list[IngestFailure]
 
 
+class RemovedOut(BaseModel):
+    """``DELETE /entries/{id}``."""
+
+    removed: list[str] = Field(description="ids of the entries removed (the files stay)")
+
+
 class ErrorOut(BaseModel):
     """Every error reply: one line saying what went wrong (never a stack trace)."""
 

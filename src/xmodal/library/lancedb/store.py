@@ -17,13 +17,16 @@ swap, so they are atomic too.
 calibrates an approximate vector index per space once it is large enough; rows added since are
 appended by compaction (and searched exactly until then).
 
-One writer at a time per library (readers may run beside it).
+**Threads.** Reads may run in any number of threads at once; writes through one store take
+turns (its write lock). One writing process at a time per library; readers in other
+processes see its commits within ``read_consistency_s``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable, Collection, Iterable, Iterator
@@ -51,6 +54,7 @@ from xmodal.library.lancedb.schema import (
     segments_schema,
 )
 from xmodal.library.lancedb.search import EntriesView, search_text, search_vector
+from xmodal.library.locks import serialized
 from xmodal.library.records import (
     SCHEMA_VERSION,
     Entry,
@@ -113,6 +117,7 @@ class LanceStore:
         self._segments: Any = None
         self._view: EntriesView | None = None
         self._batches = 0
+        self._write_lock = threading.RLock()  # writes take turns; reads never wait
         if has_meta:
             self._open_existing()
 
@@ -182,6 +187,7 @@ class LanceStore:
             raise LibraryError(f"library at {self.path} is not initialised")
         return self._meta
 
+    @serialized
     def init(self, meta: LibraryMeta) -> None:
         """Create the library for ``meta`` or check the existing one (adding new spaces)."""
         from lancedb.index import FTS
@@ -207,6 +213,7 @@ class LanceStore:
         self._write_meta_rows({"library": meta.to_json(), "index": {}})  # last: marks it complete
         self._meta, self._index = meta, {}
 
+    @serialized
     def reset_meta(self, meta: LibraryMeta) -> list[str]:
         """Adopt a new model; returns the spaces whose vectors were cleared (see Store).
 
@@ -245,6 +252,7 @@ class LanceStore:
         """Insert or replace one entry with all its segments, atomically."""
         self.upsert_entries([(entry, segments)])
 
+    @serialized
     def upsert_entries(self, items: Iterable[tuple[Entry, list[Segment]]]) -> None:
         """Insert or replace several entries; the whole batch becomes visible in one commit."""
         import pyarrow as pa
@@ -321,6 +329,7 @@ class LanceStore:
         self._swap([entry_id], gen, entry, segs)
         return True
 
+    @serialized
     def update_path(self, entry_id: str, new_path: str) -> bool:
         """Record that an entry's file moved (atomically, segments included)."""
         import pyarrow as pa
@@ -338,6 +347,7 @@ class LanceStore:
 
         return self._rewrite(entry_id, change)
 
+    @serialized
     def set_vectors(self, entry_id: str, space: str, vectors: np.ndarray) -> None:
         """Replace one space's vectors of an entry's segments (rows in segment index order)."""
         import pyarrow as pa
@@ -364,6 +374,7 @@ class LanceStore:
         if not self._rewrite(entry_id, change):
             raise KeyError(f"no entry {entry_id} in library at {self.path}")
 
+    @serialized
     def clear_vectors(self, space: str) -> None:
         """Remove every vector of a space (the column is recreated empty)."""
         if space not in self.meta().spaces:
@@ -372,6 +383,7 @@ class LanceStore:
             )
         self._reconcile_columns(self.meta(), force={space})
 
+    @serialized
     def remove_entry(self, entry_id: str) -> bool:
         """Delete an entry (it disappears in one commit) and then its segments."""
         if not self.has_entry(entry_id):
@@ -524,6 +536,7 @@ class LanceStore:
         self._entries.optimize(**kwargs)
         self._segments.optimize(**kwargs)
 
+    @serialized
     def optimize(self) -> None:
         """Drop orphans, compact, prune old versions, and build/refresh indexes."""
         meta = self.meta()

@@ -28,6 +28,10 @@ class PostgresStoreConfig:
     """Queries used to calibrate."""
     connect_timeout_s: int = 10
     """Seconds to wait for the server."""
+    max_connections: int = 8
+    """Reader connections at most (a pool shared by concurrent searches; the writer has its own)."""
+    pool_timeout_s: float = 30.0
+    """Seconds a read waits for a free reader connection before failing."""
 
     def __post_init__(self) -> None:
         if not _IDENT.fullmatch(self.schema):
@@ -38,6 +42,8 @@ class PostgresStoreConfig:
             raise ValueError("need hnsw_m >= 2, hnsw_ef_construction >= 4, 1 <= ef_search <= 1000")
         if self.connect_timeout_s < 1:
             raise ValueError("connect_timeout_s must be >= 1")
+        if self.max_connections < 1 or not self.pool_timeout_s > 0:
+            raise ValueError("max_connections must be >= 1 and pool_timeout_s > 0")
         if self.index_threshold < 1 or self.calibration_queries < 1:
             raise ValueError("index_threshold and calibration_queries must be >= 1")
         if not 0.0 < self.recall_target <= 1.0:

@@ -6,6 +6,10 @@ Citus for scale-out. Select it with ``--db URL`` or ``XMODAL_DATABASE_URL``. The
 :mod:`~xmodal.library.postgres.schema`, the queries in :mod:`~xmodal.library.postgres.search`.
 
 Every write is one transaction, so an entry and its segments appear and change together.
+
+**Threads.** Writes go through one connection, one at a time (the store's write lock); reads
+take a connection from a pool (``psycopg_pool``, up to ``max_connections``), so any number of
+threads search at once, beside a writer, each seeing only committed rows.
 :meth:`PostgresStore.optimize` calibrates ``hnsw.ef_search`` per space on the library's own
 vectors until recall@10 reaches ``recall_target`` (kept in ``meta``;
 :mod:`~xmodal.library.postgres.index`).
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from types import TracebackType
@@ -22,6 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from xmodal.library.locks import serialized
 from xmodal.library.postgres.config import PostgresStoreConfig
 from xmodal.library.postgres.index import calibrate_ef_search
 from xmodal.library.postgres.schema import (
@@ -82,6 +88,9 @@ class PostgresStore:
         self._closed = False
         self._index: dict[str, dict[str, Any]] = {}
         self._iterative = False
+        self._write_lock = threading.RLock()  # the writer's connection: one write at a time
+        self._readers_lock = threading.Lock()
+        self._pool: Any = None  # reader connections (psycopg_pool.ConnectionPool), on first read
         try:
             self._conn = psycopg.connect(
                 url, autocommit=True, connect_timeout=self.config.connect_timeout_s
@@ -108,14 +117,50 @@ class PostgresStore:
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[Any]:
-        """A cursor inside one transaction; connection failures become LibraryError."""
+        """A cursor inside one transaction on the writer's connection (under the write lock);
+        connection failures become LibraryError."""
         import psycopg
 
         try:
-            with self._conn.transaction(), self._conn.cursor() as cur:
+            with self._write_lock, self._conn.transaction(), self._conn.cursor() as cur:
                 yield cur
         except psycopg.OperationalError as exc:
             raise LibraryError(f"{self.location}: {str(exc).strip()}") from exc
+
+    @contextlib.contextmanager
+    def _read_tx(self) -> Iterator[Any]:
+        """A cursor inside one transaction on a pooled reader connection (any thread, any
+        number at once, up to ``max_connections``); failures become LibraryError."""
+        import psycopg
+
+        try:
+            with self._readers().connection() as conn, conn.transaction(), conn.cursor() as cur:
+                yield cur
+        except psycopg.OperationalError as exc:
+            raise LibraryError(f"{self.location}: {str(exc).strip()}") from exc
+
+    def _readers(self) -> Any:
+        """The reader connections' pool, opened on first use (after the ``vector`` type
+        exists, which every connection registers)."""
+        if self._closed:
+            raise LibraryError(f"library at {self.location} was closed")
+        with self._readers_lock:
+            if self._pool is None:
+                from pgvector.psycopg import register_vector
+                from psycopg_pool import ConnectionPool
+
+                self._pool = ConnectionPool(
+                    self._url,
+                    min_size=1,
+                    max_size=self.config.max_connections,
+                    kwargs={"autocommit": True, "connect_timeout": self.config.connect_timeout_s},
+                    configure=register_vector,
+                    timeout=self.config.pool_timeout_s,
+                    name=f"xmodal-{self.config.schema}",
+                    open=False,
+                )
+                self._pool.open(wait=True, timeout=self.config.connect_timeout_s)
+            return self._pool
 
     def _open(self, create: bool) -> None:
         import psycopg
@@ -209,6 +254,7 @@ class PostgresStore:
             raise LibraryError(f"library in {self.location} is not initialised")
         return self._meta
 
+    @serialized
     def init(self, meta: LibraryMeta) -> None:
         """Create the library for ``meta`` or check the existing one (adding new spaces)."""
 
@@ -233,6 +279,7 @@ class PostgresStore:
             self._write_meta(meta)
         self._meta = meta
 
+    @serialized
     def reset_meta(self, meta: LibraryMeta) -> list[str]:
         """Adopt a new model; returns the spaces whose vectors were cleared (see Store)."""
         old = self.meta()
@@ -259,6 +306,7 @@ class PostgresStore:
         """Insert or replace one entry with all its segments, in one transaction."""
         self.upsert_entries([(entry, segments)])
 
+    @serialized
     def upsert_entries(self, items: Iterable[tuple[Entry, list[Segment]]]) -> None:
         """Insert or replace several entries in one transaction."""
         from psycopg import sql
@@ -327,6 +375,7 @@ class PostgresStore:
             ],
         )
 
+    @serialized
     def update_path(self, entry_id: str, new_path: str) -> bool:
         """Record that an entry's file moved."""
         from pathlib import Path
@@ -343,6 +392,7 @@ class PostgresStore:
             )
             return cur.rowcount > 0
 
+    @serialized
     def remove_entry(self, entry_id: str) -> bool:
         """Delete an entry and (by cascade) its segments."""
         from psycopg import sql
@@ -354,6 +404,7 @@ class PostgresStore:
             )
             return cur.rowcount > 0
 
+    @serialized
     def set_vectors(self, entry_id: str, space: str, vectors: np.ndarray) -> None:
         """Replace one space's vectors of an entry's segments (rows in segment index order)."""
         from psycopg import sql
@@ -393,6 +444,7 @@ class PostgresStore:
                 [(v, entry_id, i) for v, i in zip(vecs, idxs, strict=True)],
             )
 
+    @serialized
     def clear_vectors(self, space: str) -> None:
         """Remove every vector of a space (the column and its index are recreated empty)."""
         meta = self.meta()
@@ -408,7 +460,7 @@ class PostgresStore:
     def _entries_where(self, where: Any, params: Any) -> list[Entry]:
         from psycopg import sql
 
-        with self._tx() as cur:
+        with self._read_tx() as cur:
             cur.execute(
                 sql.SQL("SELECT {} FROM {} e WHERE {} ORDER BY e.path, e.id").format(
                     entry_select(), self._t("entries"), where
@@ -450,7 +502,7 @@ class PostgresStore:
 
         spaces = list(self.meta().spaces)
         cols = [sql.Identifier(space_column(s)) for s in spaces]
-        with self._tx() as cur:
+        with self._read_tx() as cur:
             cur.execute(
                 sql.SQL(
                     "SELECT idx, start_s, end_s, text{} FROM {} WHERE entry_id = %s ORDER BY idx"
@@ -480,13 +532,13 @@ class PostgresStore:
         """The ``k`` segments most similar (cosine) to ``vector`` in ``space``, best first."""
         meta = self.meta()
         ef = self._index.get(space, {}).get("ef_search", self.config.ef_search)
-        return search_vector(self._tx, self.config.schema, meta, ef, self._iterative, space,
+        return search_vector(self._read_tx, self.config.schema, meta, ef, self._iterative, space,
                              vector, k, filters)  # fmt: skip
 
     def search_text(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
         """Full-text matches in segment texts and entry texts (every word must occur)."""
         self.meta()
-        return search_text(self._tx, self.config.schema, query, k, filters)
+        return search_text(self._read_tx, self.config.schema, query, k, filters)
 
     # ------------------------------------------------------------------ housekeeping
 
@@ -498,7 +550,7 @@ class PostgresStore:
         spaces = list(meta.spaces)
         by_mod = {m.value: 0 for m in Modality}
         duration = 0.0
-        with self._tx() as cur:
+        with self._read_tx() as cur:
             cur.execute(
                 sql.SQL(
                     "SELECT modality, count(*), coalesce(sum(duration), 0) FROM {} "
@@ -534,6 +586,7 @@ class PostgresStore:
             "size_bytes": None if size is None else int(size),
         }
 
+    @serialized
     def optimize(self) -> None:
         """Refresh planner statistics and calibrate ef_search of spaces that grew 2x since.
 
@@ -561,9 +614,13 @@ class PostgresStore:
                 self._write_meta_value("index", self._index)
 
     def close(self) -> None:
-        """Close the connection."""
-        self._conn.close()
+        """Close the connections."""
         self._closed = True
+        with self._readers_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
+        self._conn.close()
 
     def __enter__(self) -> PostgresStore:
         return self
