@@ -47,3 +47,64 @@ def test_lists_run_side_by_side() -> None:
         assert sorted(job.result(timeout=20) for job in jobs) == [0, 1, 2]
     finally:
         pool.close()
+
+
+def _torch_threads() -> int:
+    return torch.get_num_threads()
+
+
+def _pid() -> int:
+    import os
+
+    return os.getpid()
+
+
+def test_encoding_processes_run_apart_with_their_own_torch_threads() -> None:
+    import os
+
+    pool = SearchPool(PoolConfig(encode_workers=2, encode_threads=2, processes=True))
+    try:
+        workers = pool.start()
+        assert len(workers) == 2 and os.getpid() not in workers
+        assert pool.encode(_pid) in workers and pool.encode(_torch_threads) == 2
+    finally:
+        pool.close()
+
+
+def test_encoding_processes_exit_when_their_parent_is_killed(tmp_path) -> None:
+    """A server killed with SIGKILL leaves no encoding process behind (they watch their
+    parent and leave within a second)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    script = (
+        "from xmodal.library.pool import PoolConfig, SearchPool\n"
+        "pool = SearchPool(PoolConfig(encode_workers=2, processes=True))\n"
+        "print(*pool.start(), flush=True)\n"
+        "import time; time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        workers = [int(x) for x in parent.stdout.readline().split()]
+        assert len(workers) == 2
+        os.kill(parent.pid, signal.SIGKILL)
+        parent.wait(10)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_alive(w) for w in workers):
+            time.sleep(0.1)
+        assert not any(_alive(w) for w in workers)
+    finally:
+        parent.kill()
+
+
+def _alive(pid: int) -> bool:
+    from pathlib import Path
+
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, ProcessLookupError):
+        return False

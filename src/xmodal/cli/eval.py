@@ -44,6 +44,15 @@ def retrieval(
     fps: float | None = typer.Option(
         None, "--fps", min=0.001, help="--seeds: " + FPS_HELP, show_default=False
     ),
+    splits: str = typer.Option(
+        "test,heldout", "--splits", help="Splits to score (val: where settings are chosen)."
+    ),
+    weights: str | None = typer.Option(
+        None,
+        "--weights",
+        show_default=False,
+        help="best (lowest validation loss) or last weights of every run (default: each run's).",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """Cross-modal retrieval: R@1/5/10, median rank and mAP for every ordered modality pair.
@@ -56,6 +65,9 @@ def retrieval(
     from xmodal.features import EncoderUnavailable
 
     with user_errors(EncoderUnavailable, ImportError):
+        split_list = [x.strip() for x in splits.split(",") if x.strip()]
+        if weights not in (None, "best", "last"):
+            raise ValueError(f"--weights must be best or last, got {weights!r}")
         if bool(model) == bool(seeds):
             raise ValueError("give either --model RUN_DIR (repeatable) or --seeds 0,1,2")
         if seeds:
@@ -71,14 +83,21 @@ def retrieval(
                 video=video, audio=audio, text=text, steps=steps, temporal=temporal,
                 segments=segments, pca_dim=pca_dim, fps=fps,
             )  # fmt: skip
-            results = run_retrieval_study(data, out, config, seed_list, asr=asr, progress=progress)
+            results = run_retrieval_study(data, out, config, seed_list, splits=split_list,
+                                          weights=weights, asr=asr, progress=progress)  # fmt: skip
         else:
             out = out if out is not None else model[0] / "retrieval"
-            results = evaluate_retrieval(model, data, out, asr=asr, progress=progress)
+            results = evaluate_retrieval(model, data, out, splits=split_list, weights=weights,
+                                         asr=asr, progress=progress)  # fmt: skip
         for t in results["targets"]:
             state = "met" if t["met"] else "missed"
             typer.echo(
                 f"{t['split']} {t['pair']} R@1 = {t['mean']:.3f} ± {t['std']:.3f} "
                 f"(target {t['target']}: {state})"
             )
+        for split, entry in results["splits"].items():
+            for pair in ("text->video", "audio->video"):
+                stat = entry["model"].get(pair, {}).get("label", {}).get("r1")
+                if stat is not None:
+                    typer.echo(f"{split} {pair} label R@1 = {stat['mean']:.3f} ± {stat['std']:.3f}")
         typer.echo(f"wrote {out / 'results.json'}, {out / 'report.md'}")

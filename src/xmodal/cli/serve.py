@@ -55,11 +55,11 @@ def serve(
         None,
         "--search-workers",
         min=1,
-        help="Threads that encode search queries (default: one per core).",
+        help="Processes that encode search queries (default: one per core).",
         show_default=False,
     ),
     search_threads: int = typer.Option(
-        1, "--search-threads", min=1, help="Torch threads of each query-encoding thread."
+        1, "--search-threads", min=1, help="Torch threads of each query-encoding process."
     ),
 ) -> None:
     """Serve the web app and HTTP API of a library (search, timeline, stats, upload).
@@ -68,9 +68,10 @@ def serve(
 
     Listens on loopback only by default; any other --host needs a --token.
 
-    Searches run in parallel: each query is encoded in a pool of --search-workers threads (one
-    per core by default) with --search-threads torch threads each; an upload's ingest runs
-    beside them without blocking them.
+    Searches run in parallel: each query is encoded in a pool of --search-workers processes
+    (one per core by default; they start with the server and end with it) with
+    --search-threads torch threads each; an upload's ingest runs beside them without blocking
+    them.
 
     Beyond a trusted network, put it behind HTTPS (a reverse proxy). Ctrl-C stops it.
     """
@@ -98,9 +99,13 @@ def serve(
         from xmodal.library.pool import PoolConfig
         from xmodal.server.app import create_app
 
-        search = PoolConfig(encode_workers=search_workers, encode_threads=search_threads)
+        search = PoolConfig(
+            encode_workers=search_workers, encode_threads=search_threads, processes=True
+        )
         lib = Library.open(library_dir=library, db_url=db, model=model, search=search)
     try:
+        workers = lib.pool.start()  # the query encoders load before the first request
+        typer.echo(f"xmodal: {len(workers)} query-encoding processes ready", err=True)
         app = create_app(lib, settings)
         shown = f"[{host}]" if ":" in host else host
         typer.echo(

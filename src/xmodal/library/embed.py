@@ -203,6 +203,14 @@ class Embedder:
                 encoder.load()
         return encoder
 
+    def spec(self) -> tuple[IngestConfig, str | None] | None:
+        """What rebuilds this embedder in another process, ``(config, joint run directory)``;
+        None when its joint space was given in memory without a run directory."""
+        if not self.has_joint:
+            return self.config, None
+        run = self.joint_dir if self.joint_dir is not None else self.joint.run_dir  # type: ignore[union-attr]
+        return None if run is None else (self.config, str(run))
+
     @property
     def has_joint(self) -> bool:
         return self._joint is not None or self.joint_dir is not None

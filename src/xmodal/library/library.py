@@ -122,14 +122,14 @@ class Library:
                 raise
             embedder = Embedder(config, joint)
             lib = cls(open_store(library_dir, db_url, meta=embedder.meta()), embedder)
-            lib.pool = SearchPool(search)
+            lib.pool = search_pool(search, lib.embedder)
             return lib
         try:
             lib = cls._existing(store, config, joint)
         except BaseException:
             store.close()
             raise
-        lib.pool = SearchPool(search)
+        lib.pool = search_pool(search, lib.embedder)
         return lib
 
     @classmethod
@@ -488,3 +488,14 @@ def make_filters(
         until=parse_when(until, end_of_day=True),
         path_glob=glob,
     )
+
+
+def search_pool(config: PoolConfig | None, embedder: Embedder) -> SearchPool:
+    """The search threads (or processes) of a library; worker processes load its encoders as
+    they start."""
+    from xmodal.library.search import warm_worker
+
+    spec = embedder.spec()
+    if config is not None and config.processes and spec is not None:
+        return SearchPool(config, warm_worker, (spec,))
+    return SearchPool(config)

@@ -41,6 +41,7 @@ from xmodal.library.embed import (
     TEXT_SPACE,
     VIDEO_SPACE,
     Embedder,
+    IngestConfig,
 )
 from xmodal.library.notes import NOTE_SUFFIXES, chunk_note, split_front_matter
 from xmodal.library.pool import SearchPool
@@ -235,6 +236,33 @@ def query_vectors(
     return vectors, text
 
 
+_WORKER_EMBEDDERS: dict[str, Embedder] = {}
+
+
+def worker_embedder(spec: tuple[IngestConfig, str | None]) -> Embedder:
+    """The embedder of ``spec`` in this (worker) process, built once (see
+    :meth:`Embedder.spec`)."""
+    key = repr(spec)
+    if key not in _WORKER_EMBEDDERS:
+        _WORKER_EMBEDDERS[key] = Embedder(*spec)
+    return _WORKER_EMBEDDERS[key]
+
+
+def warm_worker(spec: tuple[IngestConfig, str | None]) -> None:
+    """Load a worker process's text encoder (and joint space) before its first query."""
+    embedder = worker_embedder(spec)
+    embedder.ready(embedder.text)
+    if embedder.has_joint:
+        embedder.joint  # noqa: B018 - loads it
+
+
+def encode_in_worker(
+    spec: tuple[IngestConfig, str | None], query: Query, spaces: set[str]
+) -> tuple[dict[str, np.ndarray], str]:
+    """:func:`query_vectors` in an encoding worker process."""
+    return query_vectors(worker_embedder(spec), query, spaces)
+
+
 def query_lists(
     store: Store,
     embedder: Embedder,
@@ -257,8 +285,11 @@ def query_lists(
     early: Future[list[Hit]] | None = None
     if pool is not None and query.kind == "text" and re.search(r"\w", query.text):
         early = pool.submit_list(store.search_text, query.text, k=candidates, filters=filters)
+    spec = embedder.spec() if pool is not None and pool.processes else None
     if pool is None:
         vectors, text = query_vectors(embedder, query, spaces)
+    elif spec is not None:
+        vectors, text = pool.encode(encode_in_worker, spec, query, spaces)
     else:
         vectors, text = pool.encode(query_vectors, embedder, query, spaces)
     jobs: dict[str, Future[list[Hit]] | list[Hit]] = {}

@@ -264,6 +264,7 @@ def evaluate_retrieval(
     out_dir: str | os.PathLike[str],
     *,
     splits: Sequence[str] = SPLITS,
+    weights: str | None = None,
     asr: bool = True,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -273,7 +274,10 @@ def evaluate_retrieval(
         run_dirs: one run directory, or several (aggregated as mean ± std).
         dataset_dir: the dataset (its features are extracted into its cache if needed).
         out_dir: where results.json, report.md and the figures go (created).
-        splits: the splits to evaluate; those with no clip are reported as absent.
+        splits: the splits to evaluate; those with no clip are reported as absent (``val`` is
+            where settings such as ``weights`` are chosen; test and held-out only report).
+        weights: ``"best"`` (lowest validation loss) or ``"last"`` weights of every run; None:
+            each run's own ``config.weights``.
         asr: compute the pocketsphinx + MiniLM reference row (transcripts are cached).
         progress: show progress bars.
 
@@ -299,8 +303,12 @@ def evaluate_retrieval(
     per_run: dict[str, list[dict[str, Any]]] = {s: [] for s in present}
     first: dict[str, SplitEmbeddings] = {}
     model_ids, seeds = [], []
+    if weights not in (None, "best", "last"):
+        raise ValueError(f"weights must be 'best', 'last' or None, got {weights!r}")
+    served = []
     for run in runs:
-        space = JointSpace.load(run)
+        space = JointSpace.load(run, which=weights)  # type: ignore[arg-type]
+        served.append(weights or space.config.weights)
         model_ids.append(space.model_id)
         seeds.append(space.config.train.seed)
         feats = load_dataset_features(dataset_dir, space.encoders, fps=space.config.fps,
@@ -316,6 +324,7 @@ def evaluate_retrieval(
         "runs": [str(r.resolve()) for r in runs],
         "model_ids": model_ids,
         "seeds": seeds,
+        "weights": served,
         "modalities": [m.value for m in first[present[0]].embeds],
         "relevance": {
             "label": "a gallery clip is relevant when it has the query's (object, action)",
@@ -395,6 +404,8 @@ def run_retrieval_study(
     config: Any = None,
     seeds: Sequence[int] = (0, 1, 2),
     *,
+    splits: Sequence[str] = SPLITS,
+    weights: str | None = None,
     asr: bool = True,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -406,6 +417,8 @@ def run_retrieval_study(
         config: a :class:`xmodal.joint.JointTrainConfig` (its ``train.seed`` is
             replaced by each seed).
         seeds: the training seeds (three or more for mean ± std).
+        splits: the splits to evaluate.
+        weights: which weights to evaluate (see :func:`evaluate_retrieval`).
         asr: compute the ASR + MiniLM reference row.
         progress: show progress bars.
 
@@ -422,7 +435,8 @@ def run_retrieval_study(
     for seed in seeds:
         cfg = dataclasses.replace(config, train=dataclasses.replace(config.train, seed=int(seed)))
         runs.append(train_joint(dataset_dir, out / "runs" / f"seed-{seed}", cfg, progress=progress))
-    return evaluate_retrieval(runs, dataset_dir, out, asr=asr, progress=progress)
+    return evaluate_retrieval(runs, dataset_dir, out, splits=splits, weights=weights, asr=asr,
+                              progress=progress)  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- figures
