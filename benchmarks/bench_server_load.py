@@ -13,7 +13,8 @@ Measures, in one run on this machine:
 2. **The server** — ``xmodal serve`` started in a subprocess on a free loopback port (one torch
    thread per query-encoding thread), then ``--requests`` ``GET /search`` calls at each
    concurrency (httpx, asyncio). Every reply must be 200 with results. Reported per
-   concurrency: throughput, p50/p95/p99 latency, the server process's CPU time per request and
+   concurrency: throughput, p50/p95/p99 latency, the server's CPU time per request (its
+   process and its query-encoding processes) and
    the cores it kept busy (CPU time / wall time: on a machine shared with other work, what
    the server was given), and the ratios the targets are about (throughput at the highest
    concurrency over concurrency 1; p99 over p50 there).
@@ -303,9 +304,19 @@ async def load(base: str, requests: int, concurrency: int) -> tuple[list[float],
 
 
 def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User + system CPU time so far of a process and its children (the server's query
+    encoders are child processes), from Linux ``/proc``."""
+    total = 0.0
+    for child in Path("/proc").iterdir():
+        if not child.name.isdigit():
+            continue
+        try:
+            fields = (child / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(child.name) == pid or int(fields[1]) == pid:  # itself, or its parent is pid
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

@@ -57,14 +57,14 @@ def test_train_then_eval_retrieval(world: Path, tmp_path: Path) -> None:
     val = tmp_path / "val"
     result = runner.invoke(app, [
         "eval", "retrieval", "--model", str(run), "--data", str(world), "--no-asr",
-        "--no-progress", "--splits", "val", "--weights", "best", "--out", str(val),
+        "--no-progress", "--splits", "val", "--weights", "last", "--out", str(val),
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "val text->video label R@1 = " in result.output
     chosen = read_json(val / "results.json")
-    assert chosen["splits"].keys() == {"val"} and chosen["weights"] == ["best"]
-    assert chosen["model_ids"] == [xmodal.joint.JointSpace.load(run, which="best").model_id]
-    assert results["weights"] == ["last"]  # the run's own config.weights
+    assert chosen["splits"].keys() == {"val"} and chosen["weights"] == ["last"]
+    assert chosen["model_ids"] == [xmodal.joint.JointSpace.load(run, which="last").model_id]
+    assert results["weights"] == ["best"]  # the run's own config.weights
     bad = runner.invoke(app, ["eval", "retrieval", "--model", str(run), "--data", str(world),
                               "--weights", "middle"])  # fmt: skip
     assert bad.exit_code != 0 and "--weights must be best or last" in bad.output
