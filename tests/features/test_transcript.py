@@ -14,6 +14,7 @@ from xmodal.features.transcript import (
     word_error_rate,
     word_errors,
 )
+from xmodal.types import WordTiming
 
 
 def test_word_error_rate_known_values():
@@ -51,15 +52,16 @@ def test_numerals_and_abbreviations_read_as_spoken():
 def test_transcript_normalised_and_dict():
     t = Transcript(
         "Go forward 10 meters.",
-        (RecognisedWord("Go", 0.11, 0.81), RecognisedWord("10", 1.1104, 1.61)),
+        (WordTiming("Go", 110.0, 810.0), RecognisedWord("10", 1110.0004, 1610.0)),
         grammar=False,
         engine="whisper-tiny.en",
     )
     assert t.normalised == "go forward ten meters"
     d = t.to_dict()
     assert d["engine"] == "whisper-tiny.en" and d["words"][1] == {
-        "word": "10", "start": 1.11, "end": 1.61,
+        "word": "10", "start_ms": 1110.0, "end_ms": 1610.0,
     }  # fmt: skip
+    assert t.words[0].start == pytest.approx(0.11) and t.words[0].end == pytest.approx(0.81)
 
 
 def test_as_16k_checks_and_resamples():

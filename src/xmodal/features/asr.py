@@ -45,6 +45,7 @@ from xmodal.features.whisper import (
     shared_whisper,
     transcribe,
 )
+from xmodal.types import WordTiming
 
 __all__ = [
     "MODEL_NAME",
@@ -55,6 +56,7 @@ __all__ = [
     "Transcript",
     "WhisperRecogniser",
     "WhisperUnavailable",
+    "WordTiming",
     "grammar_words",
     "normalise_phrase",
     "phrase_grammar",

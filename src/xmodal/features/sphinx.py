@@ -12,9 +12,10 @@ Two ways to recognise a 16 kHz mono waveform:
   fixed set of phrases, so the answer is always one of them (or empty when nothing matches).
   The thesis study uses it to ask "which of the world's 25 phrases did the generated speech say".
 
-Both return a :class:`Transcript`: the text and each word with its start and end in seconds
-(pocketsphinx's 10 ms frames). Fillers (``<s>``, ``</s>``, ``<sil>``, ``[NOISE]`` ...) are dropped
-and alternative pronunciations (``two(2)``) are reported as the plain word.
+Both return a :class:`Transcript`: the text and each word with its start and end in
+milliseconds (pocketsphinx's 10 ms frames). Fillers (``<s>``, ``</s>``, ``<sil>``,
+``[NOISE]`` ...) are dropped and alternative pronunciations (``two(2)``) are reported as the
+plain word.
 
 Digital silence (runs of exact zeros, as in synthesised speech) upsets pocketsphinx's cepstral
 mean normalisation: measured on the world's 25 espeak-ng phrases padded with silence, grammar
@@ -47,13 +48,13 @@ import numpy as np
 
 from xmodal.features.transcript import (
     SAMPLE_RATE,
-    RecognisedWord,
     Transcript,
     as_16k,
     normalise_phrase,
 )
+from xmodal.types import WordTiming
 
-_FRAME_RATE = 100  # pocketsphinx's default frames per second (-frate)
+_FRAME_MS = 10  # pocketsphinx's default frame step in ms (-frate 100)
 _ALT_PRONUNCIATION = re.compile(r"\(\d+\)$")
 _WORD = re.compile(r"^[a-z][a-z'\-]*$")
 
@@ -217,10 +218,10 @@ class Recogniser:
             if word.startswith(("<", "[", "+")) or not word:  # <s>, <sil>, [NOISE], +breath+
                 continue
             words.append(
-                RecognisedWord(
+                WordTiming(
                     word=word.lower(),
-                    start=seg.start_frame / _FRAME_RATE,
-                    end=(seg.end_frame + 1) / _FRAME_RATE,
+                    start_ms=seg.start_frame * _FRAME_MS,
+                    end_ms=(seg.end_frame + 1) * _FRAME_MS,
                 )
             )
         return Transcript(

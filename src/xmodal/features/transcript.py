@@ -1,7 +1,8 @@
 """What a speech recogniser returns, and how transcripts are compared.
 
-- :class:`Transcript` and :class:`RecognisedWord`: the text and each word with its timing, the
-  same for every recogniser (:mod:`xmodal.features.whisper`, :mod:`xmodal.features.sphinx`).
+- :class:`Transcript`: the text and each word with its timing (:class:`xmodal.types.WordTiming`,
+  milliseconds, the type speech synthesis uses too), the same for every recogniser
+  (:mod:`xmodal.features.whisper`, :mod:`xmodal.features.sphinx`).
 - :func:`normalise_phrase`: the one text normalisation used to compare transcripts (and to write
   grammars): lower case, numerals spelled out, a few spoken-form abbreviations expanded,
   punctuation removed. Whisper writes "Mr. Dashwood had 10 ..." where a reference transcript
@@ -17,6 +18,8 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+
+from xmodal.types import WordTiming
 
 SAMPLE_RATE = 16000  # the rate both recognisers' models read
 
@@ -34,20 +37,10 @@ _ABBREVIATIONS = {"mr": "mister", "mrs": "missus", "dr": "doctor"}
 _NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d+))?(st|nd|rd|th)?(?!\w)")
 
 
-@dataclass(frozen=True)
-class RecognisedWord:
-    """One recognised word.
-
-    Attributes:
-        word: the word as the recogniser wrote it, without surrounding punctuation
-            (pocketsphinx: the lower-case dictionary word; Whisper: cased, e.g. ``"Mr"``).
-        start: start time in seconds from the start of the waveform.
-        end: end time in seconds.
-    """
-
-    word: str
-    start: float
-    end: float
+RecognisedWord = WordTiming
+"""A recognised word: :class:`xmodal.types.WordTiming` (the name kept for existing callers).
+``word`` is as the recogniser wrote it without surrounding punctuation (pocketsphinx: the
+lower-case dictionary word; Whisper: cased, e.g. ``"Mr"``); ``start``/``end`` give seconds."""
 
 
 @dataclass(frozen=True)
@@ -58,13 +51,14 @@ class Transcript:
         text: the recognised text ("" when nothing was recognised). pocketsphinx: the words
             joined by single spaces; Whisper: its own written form, cased and punctuated.
             Compare transcripts through :attr:`normalised` (or :func:`word_error_rate`).
-        words: the words with their timings, in order (empty when timings were not asked for).
+        words: the words with their timings (:class:`~xmodal.types.WordTiming`, in ms; ``.start``
+            and ``.end`` give seconds), in order (empty when timings were not asked for).
         grammar: whether recognition was constrained to a grammar.
         engine: the recogniser: ``"pocketsphinx"`` or ``"whisper-tiny.en"``.
     """
 
     text: str
-    words: tuple[RecognisedWord, ...]
+    words: tuple[WordTiming, ...]
     grammar: bool
     engine: str = "pocketsphinx"
 
@@ -75,13 +69,11 @@ class Transcript:
         return normalise_phrase(self.text)
 
     def to_dict(self) -> dict:
-        """JSON-ready form (timings rounded to milliseconds)."""
+        """JSON-ready form: ``{"text", "words": [{"word", "start_ms", "end_ms"}, ...],
+        "grammar", "engine"}`` (the words as in a manifest)."""
         return {
             "text": self.text,
-            "words": [
-                {"word": w.word, "start": round(w.start, 3), "end": round(w.end, 3)}
-                for w in self.words
-            ],
+            "words": [w.to_dict() for w in self.words],
             "grammar": self.grammar,
             "engine": self.engine,
         }

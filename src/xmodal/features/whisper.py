@@ -34,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from xmodal.features.transcript import SAMPLE_RATE, RecognisedWord, Transcript, as_16k
+from xmodal.features.transcript import SAMPLE_RATE, Transcript, as_16k
+from xmodal.types import WordTiming
 
 MODEL_NAME = "whisper-tiny.en"
 MODEL_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
@@ -222,7 +223,7 @@ class WhisperRecogniser:
 
         Returns:
             The :class:`Transcript`: Whisper's text (cased, punctuated; "" when nothing was
-            said) and its words with their start and end in seconds.
+            said) and its words with their start and end (ms).
 
         Raises:
             ValueError: a waveform that is not mono float, empty or not finite.
@@ -244,7 +245,7 @@ class WhisperRecogniser:
             for w in seg.words or ():
                 word = _strip_word(w.word)
                 if word:
-                    words.append(RecognisedWord(word, float(w.start), float(w.end)))
+                    words.append(WordTiming(word, 1000.0 * w.start, 1000.0 * w.end))
         text = " ".join(t for t in (seg.text.strip() for seg in segments) if t)
         return Transcript(text=text, words=tuple(words), grammar=False, engine=MODEL_NAME)
 
@@ -290,7 +291,7 @@ def transcribe(
             value loads its own model.
 
     Returns:
-        A :class:`Transcript` (``engine="whisper-tiny.en"``) with word timings in seconds.
+        A :class:`Transcript` (``engine="whisper-tiny.en"``) with word timings (ms).
 
     Raises:
         WhisperUnavailable: the ``asr`` extra is not installed (an ``ImportError``).
