@@ -9,7 +9,8 @@ memory stays bounded on long files. Per window:
 * ``audio-frozen``: per-band mean and standard deviation of the log-mel spectrogram, centred
   across bands and L2-normalised (the recording's spectral shape);
 * the **transcript** (Whisper tiny.en, :func:`xmodal.features.asr.transcribe`, once per chunk;
-  each word goes to the window holding its midpoint) as the segment's text, searched by full text, and ``text-frozen`` (MiniLM) of it;
+  each word goes to the window holding its midpoint) as the segment's text, searched by full
+  text, and ``text-frozen`` (MiniLM) of it;
 * ``joint`` (when the library has a trained joint space): the mean of the window's video, audio
   and transcript embeddings in the joint space, L2-normalised.
 
