@@ -32,8 +32,13 @@ def retrieval(
         help="Output directory (default with --model: <first model>/retrieval).",
     ),  # fmt: skip
     asr: bool = typer.Option(
-        True, "--asr/--no-asr", help="Add the pocketsphinx transcript + MiniLM reference row."
+        True, "--asr/--no-asr", help="Add the Whisper transcript + MiniLM reference row."
     ),
+    splits: str = typer.Option(
+        "test,heldout",
+        "--splits",
+        help="Splits to score, comma-separated (add val to choose settings on it).",
+    ),  # fmt: skip
     steps: int = typer.Option(1500, "--steps", min=1, help="--seeds: optimiser steps per run."),
     video: str = typer.Option("efficientnet-lite0", "--video", help="--seeds: " + VIDEO_HELP),
     audio: str = typer.Option("logmel", "--audio", help="--seeds: " + AUDIO_HELP),
@@ -43,9 +48,6 @@ def retrieval(
     pca_dim: int = typer.Option(64, "--pca-dim", min=0, help="--seeds: per-frame PCA (0: none)."),
     fps: float | None = typer.Option(
         None, "--fps", min=0.001, help="--seeds: " + FPS_HELP, show_default=False
-    ),
-    splits: str = typer.Option(
-        "test,heldout", "--splits", help="Splits to score (val: where settings are chosen)."
     ),
     weights: str | None = typer.Option(
         None,
@@ -58,7 +60,7 @@ def retrieval(
     """Cross-modal retrieval: R@1/5/10, median rank and mAP for every ordered modality pair.
 
     Scores the test split and the held-out compositions, beside chance and (audio<->text) a
-    pocketsphinx + MiniLM reference; writes results.json, report.md and PNG figures.
+    Whisper + MiniLM reference; writes results.json, report.md and PNG figures.
     """
     from xmodal.cli.train import joint_config
     from xmodal.evaluation.studies.retrieval import evaluate_retrieval, run_retrieval_study
