@@ -6,7 +6,9 @@ Layout of a library directory::
     entries.lance   one row per entry (+ ``gen``, see below); full-text index on ``text``
     segments.lance  one row per segment: entry id, ``gen``, index, start/end, text, the entry's
                     modality/created/path (copied so filters run inside the vector search),
-                    ``written`` time, and one fixed-size float32 vector column per space
+                    ``written`` time, the visual tags (``tags`` JSON, NULL when untagged;
+                    ``tag_text`` with a full-text index; ``tag_terms`` ``|word|...|`` for the
+                    tag filter), and one fixed-size float32 vector column per space
                     (``v_<space>``, NULL where a segment has no vector in that space)
 
 **Crash safety without multi-table transactions.** Each write batch gets a fresh generation id
@@ -55,7 +57,9 @@ import numpy as np
 
 from xmodal.library.store import (
     CALIBRATION_SEED,
+    FTS_SPACE,
     SCHEMA_VERSION,
+    TAGS_LIST,
     Entry,
     Filters,
     Hit,
@@ -72,6 +76,9 @@ from xmodal.library.store import (
     rank_vector_hits,
     schema_error,
     space_column,
+    tag_terms_column,
+    tags_from_json,
+    tags_json,
     validate_upsert,
 )
 from xmodal.types import Modality
@@ -114,7 +121,8 @@ class LanceStoreConfig:
 
 
 META, ENTRIES, SEGMENTS = "meta", "entries", "segments"
-_SEG_HIT_COLUMNS = ["entry_id", "gen", "idx", "start", "end", "text"]
+_SEG_HIT_COLUMNS = ["entry_id", "gen", "idx", "start", "end", "text", "tags"]
+_TAG_COLUMNS = ("tags", "tag_text", "tag_terms")  # schema version 2
 
 
 def _q(value: str) -> str:
@@ -163,6 +171,9 @@ def _segments_schema(spaces: dict[str, int]) -> Any:
         ("created", pa.float64()),
         ("path", pa.string()),
         ("written", pa.float64()),
+        ("tags", pa.string()),
+        ("tag_text", pa.string()),
+        ("tag_terms", pa.string()),
     ]
     fields += [(space_column(s), pa.list_(pa.float32(), w)) for s, w in spaces.items()]
     return pa.schema(fields)
@@ -210,7 +221,8 @@ class LanceStore:
     """A library in a directory (see the module docstring for layout and guarantees)."""
 
     MIGRATIONS: ClassVar[dict[int, Callable[[LanceStore], None]]] = {}
-    """Schema migrations: ``MIGRATIONS[v](store)`` upgrades a version-``v`` library to ``v + 1``."""
+    """Schema migrations: ``MIGRATIONS[v](store)`` upgrades a version-``v`` library to ``v + 1``.
+    ``1 -> 2`` adds the tag columns (existing segments read as untagged: ``tags`` NULL)."""
 
     def __init__(
         self,
@@ -343,6 +355,7 @@ class LanceStore:
         self._segments = self._db.create_table(SEGMENTS, schema=_segments_schema(meta.spaces))
         self._entries.create_index("text", config=FTS())
         self._segments.create_index("text", config=FTS())
+        self._segments.create_index("tag_text", config=FTS())
         self._write_meta_rows({"library": meta.to_json(), "index": {}})  # last: marks it complete
         self._meta, self._index = meta, {}
 
@@ -469,6 +482,9 @@ class LanceStore:
             "created": [e.created for e, _ in rows],
             "path": [e.path for e, _ in rows],
             "written": [time.time()] * len(rows),
+            "tags": [tags_json(s.tags) for _, s in rows],
+            "tag_text": [s.tag_text for _, s in rows],
+            "tag_terms": [tag_terms_column(s.tag_text) for _, s in rows],
         }
         for space, width in self.meta().spaces.items():
             mat = np.zeros((len(rows), width), dtype=np.float32)  # (S, D)
@@ -614,7 +630,16 @@ class LanceStore:
                 if row.get(space_column(s)) is not None
             }
             out.append(
-                Segment(entry_id, row["idx"], row["start"], row["end"], row["text"] or "", vectors)
+                Segment(
+                    entry_id,
+                    row["idx"],
+                    row["start"],
+                    row["end"],
+                    row["text"] or "",
+                    vectors,
+                    tags_from_json(row["tags"]),
+                    row["tag_text"] or "",
+                )  # fmt: skip
             )
         return out
 
@@ -643,6 +668,15 @@ class LanceStore:
             parts.append(f"path LIKE {_q(like)} ESCAPE '\\'")
         return (" AND ".join(parts) or None), exact
 
+    @staticmethod
+    def _where_tags(filters: Filters, where: str | None) -> str | None:
+        """``where`` plus the tag filter (segments only: entries have no tags)."""
+        if filters.tags is None:
+            return where
+        words = [re.sub(r"([\\%_])", r"\\\1", w) for w in sorted(filters.tags)]
+        any_tag = " OR ".join(f"tag_terms LIKE {_q('%|' + w + '|%')} ESCAPE '\\'" for w in words)
+        return f"({where}) AND ({any_tag})" if where else f"({any_tag})"
+
     def search_vector(
         self, space: str, vector: np.ndarray, k: int = 10, filters: Filters | None = None
     ) -> list[Hit]:
@@ -650,6 +684,7 @@ class LanceStore:
         q = check_query(self.meta(), space, vector, k)
         filters = filters or Filters()
         where, exact = self._where(filters)
+        where = self._where_tags(filters, where)
         col = space_column(space)
         params = self._index.get(space)
 
@@ -695,11 +730,19 @@ class LanceStore:
         for r in rows:
             entry = view.get(r["entry_id"], r["gen"])
             if entry is not None and filters.matches(entry):
-                out.append((entry, r["idx"], r["start"], r["end"], r["text"] or "", score(r)))
+                tags = tags_from_json(r["tags"])
+                out.append((entry, r["idx"], r["start"], r["end"], r["text"] or "", score(r), tags))
         return out
 
     def search_text(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
         """Full-text matches in segment texts and entry texts (every word must occur)."""
+        return self._full_text(query, "text", k, filters)
+
+    def search_tags(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
+        """Full-text matches in segments' tag words (every word must occur)."""
+        return self._full_text(query, "tag_text", k, filters)
+
+    def _full_text(self, query: str, column: str, k: int, filters: Filters | None) -> list[Hit]:
         from lancedb.query import FullTextOperator, MatchQuery
 
         self.meta()
@@ -709,25 +752,28 @@ class LanceStore:
             return []
         filters = filters or Filters()
         where, exact = self._where(filters)
-        match = MatchQuery(query, "text", operator=FullTextOperator.AND)
+        seg_where = self._where_tags(filters, where)
+        match = MatchQuery(query, column, operator=FullTextOperator.AND)
 
-        def fts(table: Any, columns: list[str], limit: int) -> list[dict[str, Any]]:
+        def fts(table: Any, columns: list[str], limit: int, where: str | None) -> list[Any]:
             b = table.search(match, query_type="fts").select([*columns, "_score"]).limit(limit)
             if where:
                 b = b.where(where, prefilter=True)
             return b.to_arrow().to_pylist()
 
         def run_segments(limit: int) -> tuple[int, list[Any]]:
-            rows = fts(self._segments, _SEG_HIT_COLUMNS, limit)
+            rows = fts(self._segments, _SEG_HIT_COLUMNS, limit, seg_where)
             return len(rows), self._join(rows, filters, lambda r: r["_score"])
 
         def run_entries(limit: int) -> tuple[int, list[Any]]:
-            rows = fts(self._entries, ["id"], limit)
+            rows = fts(self._entries, ["id"], limit, where)
             view = self._entries_view()
             kept = [(view.get(r["id"]), r["_score"]) for r in rows]
             return len(rows), [(e, s) for e, s in kept if e is not None and filters.matches(e)]
 
         seg_hits = fetch_until(k, exact, run_segments)
+        if column != "text" or filters.tags is not None:  # entries have no tags
+            return merge_text_hits(seg_hits, [], k, TAGS_LIST if column != "text" else FTS_SPACE)
         entry_hits = fetch_until(k, exact, run_entries)
         return merge_text_hits(seg_hits, entry_hits, k)
 
@@ -924,3 +970,19 @@ class LanceStore:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _migrate_1_to_2(store: LanceStore) -> None:
+    """Schema 1 -> 2: the segments' tag columns (NULL: untagged) and the tag words' FTS index.
+    Idempotent, so a crash before the meta write only repeats it."""
+    import pyarrow as pa
+    from lancedb.index import FTS
+
+    have = {f.name for f in store._segments.schema}
+    add = [pa.field(c, pa.string()) for c in _TAG_COLUMNS if c not in have]
+    if add:
+        store._segments.add_columns(add)
+    store._segments.create_index("tag_text", config=FTS(), replace=True)
+
+
+LanceStore.MIGRATIONS = {1: _migrate_1_to_2}

@@ -10,8 +10,10 @@ Layout (inside one PostgreSQL schema, ``xmodal`` by default; one library per sch
     entries   id (PK), path, modality, created, modified, duration, text, tags text[], added,
               tsv tsvector GENERATED from text (GIN index)
     segments  (entry_id -> entries ON DELETE CASCADE, idx) PK, start_s, end_s, text,
-              tsv (GIN), and one ``vector(D)`` column per space ``v_<space>`` with an HNSW
-              index (``vector_cosine_ops``; spaces wider than 2000 are searched exactly)
+              tsv (GIN), the visual tags (``tags`` jsonb, NULL when untagged; ``tag_text``
+              with ``tag_tsv`` (GIN); ``tag_terms`` ``|word|...|`` for the tag filter), and one
+              ``vector(D)`` column per space ``v_<space>`` with an HNSW index
+              (``vector_cosine_ops``; spaces wider than 2000 are searched exactly)
 
 Every write is one transaction, so an entry and its segments appear and change together.
 Vector search orders by cosine distance (``<=>``) with the filters in the same query; on
@@ -34,7 +36,9 @@ from typing import Any, ClassVar
 import numpy as np
 
 from xmodal.library.store import (
+    FTS_SPACE,
     SCHEMA_VERSION,
+    TAGS_LIST,
     Entry,
     Filters,
     Hit,
@@ -51,6 +55,8 @@ from xmodal.library.store import (
     rank_vector_hits,
     schema_error,
     space_column,
+    tag_terms_column,
+    tags_from_json,
     validate_upsert,
 )
 from xmodal.types import Modality
@@ -132,7 +138,8 @@ class PostgresStore:
 
     MIGRATIONS: ClassVar[dict[int, Callable[[PostgresStore], None]]] = {}
     """Schema migrations: ``MIGRATIONS[v](store)`` upgrades version ``v`` to ``v + 1`` (it runs
-    inside a transaction together with the version bump)."""
+    inside a transaction together with the version bump). ``1 -> 2`` adds the tag columns
+    (existing segments read as untagged: ``tags`` NULL)."""
 
     def __init__(
         self, url: str, *, create: bool = False, config: PostgresStoreConfig | None = None
@@ -349,10 +356,30 @@ class PostgresStore:
                 ).format(self._t("segments"), self._t("entries"))
             )
             cur.execute(sql.SQL("CREATE INDEX ON {} USING gin (tsv)").format(self._t("segments")))
+            self._add_tag_columns(cur)
             for space, width in meta.spaces.items():
                 self._add_space(cur, space, width)
             self._write_meta(meta)
         self._meta = meta
+
+    def _add_tag_columns(self, cur: Any) -> None:
+        """The segments' tag columns and their full-text index (schema version 2)."""
+        from psycopg import sql
+
+        cur.execute(
+            sql.SQL(
+                "ALTER TABLE {} ADD COLUMN IF NOT EXISTS tags jsonb, "
+                "ADD COLUMN IF NOT EXISTS tag_text text NOT NULL DEFAULT '', "
+                "ADD COLUMN IF NOT EXISTS tag_terms text NOT NULL DEFAULT '', "
+                "ADD COLUMN IF NOT EXISTS tag_tsv tsvector "
+                "GENERATED ALWAYS AS (to_tsvector('english', tag_text)) STORED"
+            ).format(self._t("segments"))
+        )
+        cur.execute(
+            sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gin (tag_tsv)").format(
+                sql.Identifier(f"{self.config.schema}_segments_tag_tsv"), self._t("segments")
+            )
+        )
 
     def reset_meta(self, meta: LibraryMeta) -> list[str]:
         """Adopt a new model; returns the spaces whose vectors were cleared (see Store)."""
@@ -402,20 +429,25 @@ class PostgresStore:
 
     def _write_segments(self, cur: Any, rows: list[tuple[Entry, Segment]]) -> None:
         from psycopg import sql
+        from psycopg.types.json import Jsonb
 
         if not rows:
             return
         spaces = list(self.meta().spaces)
-        cols = ["entry_id", "idx", "start_s", "end_s", "text", *map(space_column, spaces)]
+        cols = ["entry_id", "idx", "start_s", "end_s", "text", "tags", "tag_text", "tag_terms",
+                *map(space_column, spaces)]  # fmt: skip
         statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT BINARY)").format(
             self._t("segments"), sql.SQL(", ").join(map(sql.Identifier, cols))
         )
         with cur.copy(statement) as copy:
-            copy.set_types(["text", "int4", "float8", "float8", "text", *["vector"] * len(spaces)])
+            copy.set_types(["text", "int4", "float8", "float8", "text", "jsonb", "text", "text",
+                            *["vector"] * len(spaces)])  # fmt: skip
             for e, s in rows:
+                tags = None if s.tags is None else Jsonb([t.to_json() for t in s.tags])
                 copy.write_row(
-                    (e.id, s.index, s.start, s.end, s.text, *(s.vectors.get(sp) for sp in spaces))
-                )
+                    (e.id, s.index, s.start, s.end, s.text, tags, s.tag_text,
+                     tag_terms_column(s.tag_text), *(s.vectors.get(sp) for sp in spaces))
+                )  # fmt: skip
 
     def _write_entries(self, cur: Any, entries: list[Entry]) -> None:
         from psycopg import sql
@@ -577,7 +609,8 @@ class PostgresStore:
         with self._tx() as cur:
             cur.execute(
                 sql.SQL(
-                    "SELECT idx, start_s, end_s, text{} FROM {} WHERE entry_id = %s ORDER BY idx"
+                    "SELECT idx, start_s, end_s, text, tags::text, tag_text{} FROM {} "
+                    "WHERE entry_id = %s ORDER BY idx"
                 ).format(sql.SQL("").join(sql.SQL(", ") + c for c in cols), self._t("segments")),
                 (entry_id,),
             )
@@ -594,8 +627,10 @@ class PostgresStore:
                     for s, v in zip(spaces, vecs, strict=True)
                     if v is not None
                 },
+                tags_from_json(tags),
+                tag_text or "",
             )
-            for idx, start, end, text, *vecs in rows
+            for idx, start, end, text, tags, tag_text, *vecs in rows
         ]
 
     @staticmethod
@@ -616,6 +651,11 @@ class PostgresStore:
         if filters.path_glob is not None:
             params["like"], exact = glob_to_like(filters.path_glob)
             parts.append(sql.SQL("e.path LIKE %(like)s ESCAPE '\\'"))
+        if filters.tags is not None:  # on alias s: only segment queries take a tag filter
+            params["tag_likes"] = [
+                "%|" + re.sub(r"([\\%_])", r"\\\1", w) + "|%" for w in sorted(filters.tags)
+            ]
+            parts.append(sql.SQL("s.tag_terms LIKE ANY(%(tag_likes)s)"))
         return sql.SQL(" AND ").join(parts), params, exact
 
     def search_vector(
@@ -629,7 +669,8 @@ class PostgresStore:
         cond, params, exact = self._filters_sql(filters)
         col = sql.Identifier(space_column(space))
         query = sql.SQL(
-            "SELECT {ecols}, s.idx, s.start_s, s.end_s, s.text, s.{col} <=> %(q)s AS dist "
+            "SELECT {ecols}, s.idx, s.start_s, s.end_s, s.text, s.tags::text, "
+            "s.{col} <=> %(q)s AS dist "
             "FROM {seg} s JOIN {ent} e ON e.id = s.entry_id "
             "WHERE s.{col} IS NOT NULL AND {cond} ORDER BY s.{col} <=> %(q)s LIMIT %(limit)s"
         ).format(
@@ -653,14 +694,22 @@ class PostgresStore:
             for r in rows:
                 entry = _entry(r)
                 if filters.matches(entry):
-                    idx, start, end, text, dist = r[9:]
-                    kept.append((entry, idx, start, end, text or "", 1.0 - float(dist)))
+                    idx, start, end, text, tags, dist = r[9:]
+                    kept.append((entry, idx, start, end, text or "", 1.0 - float(dist),
+                                 tags_from_json(tags)))  # fmt: skip
             return len(rows), kept
 
         return rank_vector_hits(fetch_until(k, exact, run), k, space)
 
     def search_text(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
         """Full-text matches in segment texts and entry texts (every word must occur)."""
+        return self._full_text(query, "tsv", k, filters)
+
+    def search_tags(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
+        """Full-text matches in segments' tag words (every word must occur)."""
+        return self._full_text(query, "tag_tsv", k, filters)
+
+    def _full_text(self, query: str, tsv: str, k: int, filters: Filters | None) -> list[Hit]:
         from psycopg import sql
 
         self.meta()
@@ -672,18 +721,18 @@ class PostgresStore:
         cond, params, exact = self._filters_sql(filters)
         params = {**params, "query": query}
         seg_sql = sql.SQL(
-            "SELECT {ecols}, s.idx, s.start_s, s.end_s, s.text, ts_rank(s.tsv, tq) AS score "
+            "SELECT {ecols}, s.idx, s.start_s, s.end_s, s.text, s.tags::text, "
+            "ts_rank(s.{tsv}, tq) AS score "
             "FROM {seg} s JOIN {ent} e ON e.id = s.entry_id, "
             "websearch_to_tsquery('english', %(query)s) tq "
-            "WHERE s.tsv @@ tq AND {cond} ORDER BY score DESC, e.path, s.idx LIMIT %(limit)s"
+            "WHERE s.{tsv} @@ tq AND {cond} ORDER BY score DESC, e.path, s.idx LIMIT %(limit)s"
         ).format(
-            ecols=self._entry_select(), seg=self._t("segments"), ent=self._t("entries"), cond=cond
+            ecols=self._entry_select(),
+            tsv=sql.Identifier(tsv),
+            seg=self._t("segments"),
+            ent=self._t("entries"),
+            cond=cond,
         )
-        ent_sql = sql.SQL(
-            "SELECT {ecols}, ts_rank(e.tsv, tq) AS score "
-            "FROM {ent} e, websearch_to_tsquery('english', %(query)s) tq "
-            "WHERE e.tsv @@ tq AND {cond} ORDER BY score DESC, e.path LIMIT %(limit)s"
-        ).format(ecols=self._entry_select(), ent=self._t("entries"), cond=cond)
 
         def fetch(statement: Any, limit: int) -> list[tuple[Any, ...]]:
             with self._tx() as cur:
@@ -694,15 +743,25 @@ class PostgresStore:
             rows = fetch(seg_sql, limit)
             kept = [(_entry(r), *r[9:]) for r in rows]
             return len(rows), [
-                (e, i, s, t, x or "", float(sc)) for e, i, s, t, x, sc in kept if filters.matches(e)
+                (e, i, s, t, x or "", float(sc), tags_from_json(tags))
+                for e, i, s, t, x, tags, sc in kept
+                if filters.matches(e)
             ]
+
+        seg_hits = fetch_until(k, exact, run_segments)
+        if tsv != "tsv" or filters.tags is not None:  # entries have no tags
+            return merge_text_hits(seg_hits, [], k, TAGS_LIST if tsv != "tsv" else FTS_SPACE)
+        ent_sql = sql.SQL(
+            "SELECT {ecols}, ts_rank(e.tsv, tq) AS score "
+            "FROM {ent} e, websearch_to_tsquery('english', %(query)s) tq "
+            "WHERE e.tsv @@ tq AND {cond} ORDER BY score DESC, e.path LIMIT %(limit)s"
+        ).format(ecols=self._entry_select(), ent=self._t("entries"), cond=cond)
 
         def run_entries(limit: int) -> tuple[int, list[Any]]:
             rows = fetch(ent_sql, limit)
             kept = [(_entry(r), float(r[9])) for r in rows]
             return len(rows), [(e, sc) for e, sc in kept if filters.matches(e)]
 
-        seg_hits = fetch_until(k, exact, run_segments)
         entry_hits = fetch_until(k, exact, run_entries)
         return merge_text_hits(seg_hits, entry_hits, k)
 
@@ -826,3 +885,12 @@ class PostgresStore:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _migrate_1_to_2(store: PostgresStore) -> None:
+    """Schema 1 -> 2: the segments' tag columns (NULL: untagged) and their full-text index."""
+    with store._tx() as cur:
+        store._add_tag_columns(cur)
+
+
+PostgresStore.MIGRATIONS = {1: _migrate_1_to_2}

@@ -50,22 +50,27 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from xmodal.features.tags import Tag
 from xmodal.types import Modality
 
 if TYPE_CHECKING:
     from xmodal.library.lancedb_store import LanceStoreConfig
     from xmodal.library.postgres_store import PostgresStoreConfig
 
-SCHEMA_VERSION = 1
-"""The storage schema this code reads and writes (bump it with a migration in each backend)."""
+SCHEMA_VERSION = 2
+"""The storage schema this code reads and writes (bump it with a migration in each backend).
+
+Version 2 added each segment's visual tags (``Segment.tags``, ``Segment.tag_text``)."""
 
 DATABASE_URL_ENV = "XMODAL_DATABASE_URL"
 FTS_SPACE = "fts"
 """``Hit.space`` of full-text hits."""
+TAGS_LIST = "tags"
+"""``Hit.space`` of full-text hits on segments' tag words (:meth:`Store.search_tags`)."""
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _SPACE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,47}")
-_RESERVED_SPACES = {FTS_SPACE}
+_RESERVED_SPACES = {FTS_SPACE, TAGS_LIST}
 
 
 class LibraryError(Exception):
@@ -153,6 +158,11 @@ class Segment:
         text: the transcript words spoken in this span (searched by full text); may be ``""``.
         vectors: embedding space name -> (D,) float32 vector, L2-normalised by the caller. A
             space may be missing (e.g. a note has no ``"audio-frozen"`` vector).
+        tags: what is seen in the span (:class:`~xmodal.features.tags.Tag`, best first);
+            ``None`` when it was never tagged (a library written before tags, or a note).
+        tag_text: the tags' words, searched by :meth:`Store.search_tags` and matched by
+            :attr:`Filters.tags` (comma- or semicolon-separated; see
+            :func:`~xmodal.features.tags.tag_text`).
     """
 
     entry_id: str
@@ -161,6 +171,8 @@ class Segment:
     end: float
     text: str = ""
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    tags: list[Tag] | None = None
+    tag_text: str = ""
 
     def __post_init__(self) -> None:
         self.index = int(self.index)
@@ -179,6 +191,12 @@ class Segment:
                 raise ValueError(f"vector for space {space!r} has NaN or inf values")
             vectors[space] = arr
         self.vectors = vectors
+        if self.tags is not None:
+            if isinstance(self.tags, str) or not all(isinstance(t, Tag) for t in self.tags):
+                raise ValueError(f"tags must be a list of Tag, got {self.tags!r}")
+            self.tags = list(self.tags)
+        if not isinstance(self.tag_text, str):
+            raise ValueError("tag_text must be a string")
 
 
 @dataclass(frozen=True)
@@ -192,8 +210,9 @@ class Hit:
         end: the segment's end time (s), ``None`` for a whole-entry match.
         text: the segment's text (a whole-entry match: the entry's text).
         score: cosine similarity for vector hits; the backend's text relevance for ``"fts"``.
-        space: the embedding space searched, or ``"fts"``.
+        space: the embedding space searched, ``"fts"`` or ``"tags"``.
         rank: 1-based position in its result list.
+        tags: the segment's tags (``None``: untagged, or a whole-entry hit).
     """
 
     entry: Entry
@@ -204,6 +223,7 @@ class Hit:
     score: float
     space: str
     rank: int
+    tags: tuple[Tag, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -215,12 +235,16 @@ class Filters:
         since: earliest ``Entry.created`` (inclusive, epoch s); ``None`` means unbounded.
         until: latest ``Entry.created`` (inclusive, epoch s); ``None`` means unbounded.
         path_glob: :func:`fnmatch.fnmatchcase` pattern on ``Entry.path`` (``*`` crosses ``/``).
+        tags: only segments with a tag word equal (case-insensitively) to one of these; a
+            tag's words are its name, synonyms and hypernyms ("bird" keeps a cockatoo).
+            Whole-entry text hits have no tags and are dropped.
     """
 
     modalities: frozenset[Modality] | None = None
     since: float | None = None
     until: float | None = None
     path_glob: str | None = None
+    tags: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if self.modalities is not None:
@@ -234,6 +258,13 @@ class Filters:
             raise ValueError(f"since ({self.since}) is after until ({self.until})")
         if self.path_glob is not None and not self.path_glob:
             raise ValueError("path_glob must not be empty (use None for all)")
+        if self.tags is not None:
+            if isinstance(self.tags, str):
+                raise ValueError("tags must be a collection of words, not one string")
+            words = frozenset(_TERM_SPACE.sub(" ", str(t)).strip().lower() for t in self.tags)
+            if not words or "" in words or any("|" in w for w in words):
+                raise ValueError(f"tags must be non-empty words without '|', got {self.tags!r}")
+            object.__setattr__(self, "tags", words)
 
     @property
     def empty(self) -> bool:
@@ -243,7 +274,14 @@ class Filters:
             and self.since is None
             and self.until is None
             and self.path_glob is None
+            and self.tags is None
         )
+
+    def matches_tags(self, tag_text: str | None) -> bool:
+        """Whether a segment with these tag words passes :attr:`tags` (reference semantics)."""
+        if self.tags is None:
+            return True
+        return bool(self.tags & set(tag_terms(tag_text or "")))
 
     def matches(self, entry: Entry) -> bool:
         """Whether ``entry`` passes every condition (the reference semantics for backends)."""
@@ -254,6 +292,42 @@ class Filters:
         if self.until is not None and entry.created > self.until:
             return False
         return self.path_glob is None or fnmatch.fnmatchcase(entry.path, self.path_glob)
+
+
+_TERM_SPLIT = re.compile(r"[,;]")
+_TERM_SPACE = re.compile(r"\s+")
+
+
+def tag_terms(tag_text: str) -> list[str]:
+    """The words of a segment's ``tag_text`` as a ``--tag`` filter matches them: split at
+    ``,``/``;``, whitespace collapsed, lower-cased, each once, in order."""
+    out: dict[str, None] = {}
+    for part in _TERM_SPLIT.split(tag_text):
+        word = _TERM_SPACE.sub(" ", part).strip().lower()
+        if word:
+            out[word] = None
+    return list(out)
+
+
+def tag_terms_column(tag_text: str) -> str:
+    """What both backends store for :attr:`Filters.tags`: ``"|word|word|"`` (``""``: none), so
+    one word is ``LIKE '%|word|%'``."""
+    terms = [t.replace("|", " ") for t in tag_terms(tag_text)]
+    return "|" + "|".join(terms) + "|" if terms else ""
+
+
+def tags_json(tags: list[Tag] | None) -> str | None:
+    """A segment's tags as stored (JSON list; ``None`` for untagged)."""
+    import json
+
+    return None if tags is None else json.dumps([t.to_json() for t in tags])
+
+
+def tags_from_json(value: str | None) -> list[Tag] | None:
+    """Inverse of :func:`tags_json`."""
+    import json
+
+    return None if value is None else [Tag.from_json(t) for t in json.loads(value)]
 
 
 def glob_to_like(glob: str) -> tuple[str, bool]:
@@ -425,6 +499,7 @@ def merge_text_hits(
     segment_hits: list[SegmentMatch],
     entry_hits: list[tuple[Entry, float]],
     k: int,
+    space: str = FTS_SPACE,
 ) -> list[Hit]:
     """Combine segment and whole-entry text matches into one ranked list of at most ``k``.
 
@@ -432,16 +507,19 @@ def merge_text_hits(
     transcript is the segments' text, so the same words would count twice).
 
     Args:
-        segment_hits: ``(entry, index, start, end, text, score)``, any order.
+        segment_hits: ``(entry, index, start, end, text, score, tags)``, any order.
         entry_hits: ``(entry, score)``, any order.
         k: list length.
+        space: the hits' ``space`` (``"fts"``, or ``"tags"`` for tag matches).
     """
-    rows: list[tuple[float, Entry, int | None, float | None, float | None, str]] = [
-        (score, e, i, s, t_end, text) for e, i, s, t_end, text, score in segment_hits
+    rows: list[tuple[float, Entry, int | None, float | None, float | None, str, Any]] = [
+        (score, e, i, s, t_end, text, tags) for e, i, s, t_end, text, score, tags in segment_hits
     ]
     with_segments = {e.id for e, *_ in segment_hits}
     rows += [
-        (score, e, None, None, None, e.text) for e, score in entry_hits if e.id not in with_segments
+        (score, e, None, None, None, e.text, None)
+        for e, score in entry_hits
+        if e.id not in with_segments
     ]
     rows.sort(key=lambda r: (-r[0], r[1].path, -1 if r[2] is None else r[2]))
     return [
@@ -452,15 +530,16 @@ def merge_text_hits(
             end=t_end,
             text=text,
             score=float(score),
-            space=FTS_SPACE,
+            space=space,
             rank=rank,
+            tags=None if tags is None else tuple(tags),
         )
-        for rank, (score, e, i, s, t_end, text) in enumerate(rows[:k], start=1)
+        for rank, (score, e, i, s, t_end, text, tags) in enumerate(rows[:k], start=1)
     ]
 
 
-SegmentMatch = tuple[Entry, int, float, float, str, float]
-"""A matching segment before ranking: ``(entry, index, start, end, text, score)``."""
+SegmentMatch = tuple[Entry, int, float, float, str, float, "list[Tag] | None"]
+"""A matching segment before ranking: ``(entry, index, start, end, text, score, tags)``."""
 
 
 def fetch_until(k: int, exact: bool, run: Callable[[int], tuple[int, list[Any]]]) -> list[Any]:
@@ -484,8 +563,18 @@ def rank_vector_hits(matches: list[SegmentMatch], k: int, space: str) -> list[Hi
     """The best ``k`` matches as hits, by score (ties: path, then segment index)."""
     matches = sorted(matches, key=lambda m: (-m[5], m[0].path, m[1]))[:k]
     return [
-        Hit(entry=e, segment=i, start=s, end=t, text=x, score=float(sc), space=space, rank=r)
-        for r, (e, i, s, t, x, sc) in enumerate(matches, start=1)
+        Hit(
+            entry=e,
+            segment=i,
+            start=s,
+            end=t,
+            text=x,
+            score=float(sc),
+            space=space,
+            rank=r,
+            tags=None if tags is None else tuple(tags),
+        )  # fmt: skip
+        for r, (e, i, s, t, x, sc, tags) in enumerate(matches, start=1)
     ]
 
 
@@ -639,6 +728,11 @@ class Store(Protocol):
 
     def search_text(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
         """Full-text matches of ``query`` in segment texts and entry texts, best first."""
+        ...
+
+    def search_tags(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
+        """Full-text matches of ``query`` in segments' ``tag_text`` (every word must occur, as
+        in :meth:`search_text`), best first; ``Hit.space`` is ``"tags"``."""
         ...
 
     def stats(self) -> dict[str, Any]:
