@@ -739,7 +739,7 @@ class LanceStore:
         return self._full_text(query, "text", k, filters)
 
     def search_tags(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
-        """Full-text matches in segments' tag words (every word must occur)."""
+        """Full-text matches in segments' tag words (any word)."""
         return self._full_text(query, "tag_text", k, filters)
 
     def _full_text(self, query: str, column: str, k: int, filters: Filters | None) -> list[Hit]:
@@ -753,7 +753,9 @@ class LanceStore:
         filters = filters or Filters()
         where, exact = self._where(filters)
         seg_where = self._where_tags(filters, where)
-        match = MatchQuery(query, column, operator=FullTextOperator.AND)
+        any_word = column != "text"  # tags: any word (see Store.search_tags)
+        operator = FullTextOperator.OR if any_word else FullTextOperator.AND
+        match = MatchQuery(query, column, operator=operator)
 
         def fts(table: Any, columns: list[str], limit: int, where: str | None) -> list[Any]:
             b = table.search(match, query_type="fts").select([*columns, "_score"]).limit(limit)

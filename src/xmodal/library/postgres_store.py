@@ -706,7 +706,7 @@ class PostgresStore:
         return self._full_text(query, "tsv", k, filters)
 
     def search_tags(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
-        """Full-text matches in segments' tag words (every word must occur)."""
+        """Full-text matches in segments' tag words (any word)."""
         return self._full_text(query, "tag_tsv", k, filters)
 
     def _full_text(self, query: str, tsv: str, k: int, filters: Filters | None) -> list[Hit]:
@@ -719,6 +719,8 @@ class PostgresStore:
             return []
         filters = filters or Filters()
         cond, params, exact = self._filters_sql(filters)
+        if tsv != "tsv":  # tags: any word (see Store.search_tags)
+            query = " or ".join(re.findall(r"\w+", query))
         params = {**params, "query": query}
         seg_sql = sql.SQL(
             "SELECT {ecols}, s.idx, s.start_s, s.end_s, s.text, s.tags::text, "

@@ -9,7 +9,9 @@ it (``matched_by``).
 query            ranked lists
 ================ ===========================================================================
 text             ``text-frozen`` (MiniLM of the query vs. transcripts and notes), ``fts``
-                 (every word in a transcript or note), ``joint`` (text -> all modalities)
+                 (every word in a transcript or note), ``tags`` (every word among a segment's
+                 visual tag words), ``tags-frozen`` (MiniLM of the query vs. the tags),
+                 ``joint`` (text -> all modalities)
 image file       ``video-frozen`` (EfficientNet-Lite0 of the picture vs. segment frames),
                  ``joint`` (as a one-frame video)
 video file       ``video-frozen`` (mean of its sampled frames), ``joint`` (video)
@@ -26,13 +28,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xmodal.features.tags import Tag
 from xmodal.library.embed import (
     AUDIO_SPACE,
     JOINT_SPACE,
@@ -44,7 +47,8 @@ from xmodal.library.embed import (
     chunk_note,
     split_front_matter,
 )
-from xmodal.library.store import FTS_SPACE, Filters, Hit, LibraryError, Store
+from xmodal.library.store import FTS_SPACE, TAGS_LIST, Filters, Hit, LibraryError, Store
+from xmodal.library.tagging import TAG_SPACE
 from xmodal.types import Modality
 
 if TYPE_CHECKING:
@@ -73,6 +77,8 @@ class SearchResult:
         segment: the segment index (None for a whole-entry text match).
         scores: per list, its own score (cosine similarity; text relevance for ``"fts"``).
         created: the entry's created time (epoch s).
+        tags: the segment's visual tags, best first (``[]``: none; notes, sound and untagged
+            segments have none).
     """
 
     entry_id: str
@@ -87,6 +93,7 @@ class SearchResult:
     segment: int | None = None
     scores: dict[str, float] = field(default_factory=dict)
     created: float | None = None
+    tags: list[Tag] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -103,6 +110,7 @@ class SearchResult:
             "matched_by": list(self.matched_by),
             "scores": {k: round(v, 6) for k, v in self.scores.items()},
             "created": self.created,
+            "tags": [t.to_json() for t in self.tags],
         }
 
 
@@ -198,6 +206,7 @@ def query_lists(
     if query.kind == "text":
         feat = embedder.text.extract([text])  # (1, Dt)
         vectors[TEXT_SPACE] = feat[0]
+        vectors[TAG_SPACE] = feat[0]  # the tags' phrases are embedded by the same encoder
         if joint is not None and Modality.TEXT in joint.encoders:
             if joint.encoders[Modality.TEXT].id == embedder.text.id:
                 vectors[JOINT_SPACE] = joint.encode_features(Modality.TEXT, [feat[0]])[0]
@@ -241,6 +250,8 @@ def query_lists(
         lists[space] = store.search_vector(space, unit, k=candidates, filters=filters)
     if text and re.search(r"\w", text):
         lists[FTS_SPACE] = store.search_text(text, k=candidates, filters=filters)
+        if query.kind == "text":
+            lists[TAGS_LIST] = store.search_tags(text, k=candidates, filters=filters)
     return lists, text
 
 
@@ -289,9 +300,11 @@ def fuse(lists: dict[str, list[Hit]], k: int, words: Sequence[str] = ()) -> list
     for name, hits in lists.items():
         for rank, hit in enumerate(hits, start=1):
             key = (hit.entry.id, hit.segment)
-            item = acc.setdefault(key, {"hit": hit, "score": 0.0, "by": {}})
+            item = acc.setdefault(key, {"hit": hit, "score": 0.0, "by": {}, "tags": None})
             item["score"] += 1.0 / (RRF_K + rank)
             item["by"].setdefault(name, hit.score)
+            if item["tags"] is None and hit.tags is not None:
+                item["tags"] = list(hit.tags)
     ranked = sorted(
         acc.values(),
         key=lambda it: (-it["score"], it["hit"].entry.path, it["hit"].segment or 0),
@@ -315,6 +328,7 @@ def fuse(lists: dict[str, list[Hit]], k: int, words: Sequence[str] = ()) -> list
                 segment=hit.segment,
                 scores={n: float(s) for n, s in item["by"].items()},
                 created=hit.entry.created,
+                tags=item["tags"] or [],
             )
         )
     return out
@@ -340,6 +354,7 @@ def search(
     *,
     filters: Filters | None = None,
     k: int = 10,
+    lists: Iterable[str] | None = None,
 ) -> list[SearchResult]:
     """Search a library with any query (see the module docstring for the routing).
 
@@ -347,8 +362,9 @@ def search(
         store: the open library.
         embedder: the library's encoders (and joint space, if it has one).
         query: text, or a path to an image, video, recording or note.
-        filters: modality, date and path filters.
+        filters: modality, date, path and tag filters.
         k: results to return.
+        lists: fuse only these ranked lists (None: every list the query has).
 
     Returns:
         Up to ``k`` results, best first.
@@ -357,8 +373,11 @@ def search(
         raise ValueError(f"k must be >= 1, got {k}")
     parsed = parse_query(query)
     candidates = max(3 * int(k), 30)
-    lists, text = query_lists(store, embedder, parsed, filters or Filters(), candidates)
-    return fuse(lists, int(k), re.findall(r"\w+", text))
+    ranked, text = query_lists(store, embedder, parsed, filters or Filters(), candidates)
+    if lists is not None:
+        keep = set(lists)
+        ranked = {name: hits for name, hits in ranked.items() if name in keep}
+    return fuse(ranked, int(k), re.findall(r"\w+", text))
 
 
 # ----------------------------------------------------------------------------- demo

@@ -731,8 +731,10 @@ class Store(Protocol):
         ...
 
     def search_tags(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
-        """Full-text matches of ``query`` in segments' ``tag_text`` (every word must occur, as
-        in :meth:`search_text`), best first; ``Hit.space`` is ``"tags"``."""
+        """Full-text matches of ``query`` in segments' ``tag_text``, best first; ``Hit.space`` is
+        ``"tags"``. Unlike :meth:`search_text`, *any* word may match (tag words are a bag, and
+        a sentence says more than any tag): segments matching more, and rarer, words rank
+        higher. Stemming and stop words as in :meth:`search_text`."""
         ...
 
     def stats(self) -> dict[str, Any]:
