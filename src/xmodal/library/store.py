@@ -523,19 +523,18 @@ def merge_text_hits(
     ]
     rows.sort(key=lambda r: (-r[0], r[1].path, -1 if r[2] is None else r[2]))
     return [
-        Hit(
-            entry=e,
-            segment=i,
-            start=s,
-            end=t_end,
-            text=text,
-            score=float(score),
-            space=space,
-            rank=rank,
-            tags=None if tags is None else tuple(tags),
-        )
+        _hit(rank, space, (e, i, s, t_end, text, score, tags))
         for rank, (score, e, i, s, t_end, text, tags) in enumerate(rows[:k], start=1)
     ]
+
+
+def _hit(rank: int, space: str, match: tuple[Any, ...]) -> Hit:
+    """A :class:`Hit` from ``(entry, index, start, end, text, score, tags)``."""
+    e, i, s, t, text, score, tags = match
+    return Hit(
+        entry=e, segment=i, start=s, end=t, text=text, score=float(score), space=space,
+        rank=rank, tags=None if tags is None else tuple(tags),
+    )  # fmt: skip
 
 
 SegmentMatch = tuple[Entry, int, float, float, str, float, "list[Tag] | None"]
@@ -562,20 +561,7 @@ def fetch_until(k: int, exact: bool, run: Callable[[int], tuple[int, list[Any]]]
 def rank_vector_hits(matches: list[SegmentMatch], k: int, space: str) -> list[Hit]:
     """The best ``k`` matches as hits, by score (ties: path, then segment index)."""
     matches = sorted(matches, key=lambda m: (-m[5], m[0].path, m[1]))[:k]
-    return [
-        Hit(
-            entry=e,
-            segment=i,
-            start=s,
-            end=t,
-            text=x,
-            score=float(sc),
-            space=space,
-            rank=r,
-            tags=None if tags is None else tuple(tags),
-        )  # fmt: skip
-        for r, (e, i, s, t, x, sc, tags) in enumerate(matches, start=1)
-    ]
+    return [_hit(r, space, m) for r, m in enumerate(matches, start=1)]
 
 
 CALIBRATION_NOISE = 2.0
