@@ -187,7 +187,9 @@ def search(
     table = results_table(results)
     console = Console()
     if not console.is_terminal:  # piped: one line per result, whatever its length
+        seen = max(len(", ".join(t.name for t in r.tags[:3])) for r in results)
         needed = 60 + max(len(r.path) for r in results) + max(len(r.text[:80]) for r in results)
+        needed += seen + 8 if seen else 8
         console = Console(width=max(120, needed))
     console.print(table)
 
