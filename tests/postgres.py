@@ -109,3 +109,20 @@ def postgres_url() -> Iterator[str]:
         yield server.url
     finally:
         _stop_postgres(server)
+
+
+@contextlib.contextmanager
+def fresh_database(url: str, prefix: str) -> Iterator[str]:
+    """A new empty database on the test server (``postgres_url``): its URL; dropped after."""
+    import uuid
+
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    try:
+        yield url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")

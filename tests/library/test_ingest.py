@@ -32,6 +32,7 @@ from xmodal.library.embed import (
 from xmodal.library.library import Library
 from xmodal.library.notes import chunk_note, front_matter_date, split_front_matter
 from xmodal.library.records import LibraryError
+from xmodal.library.tagging import TAG_SPACE
 from xmodal.types import Modality
 
 SR = 16000
@@ -142,7 +143,7 @@ def test_model_id_names_the_encoders_and_parses_back() -> None:
     names, joint = parse_model_id(mid)
     assert names == {"video": "pixels:height=4,width=4", "text": "minilm", "audio": None}
     assert joint is None
-    assert emb.spaces() == {VIDEO_SPACE: 48, TEXT_SPACE: 384}
+    assert emb.spaces() == {VIDEO_SPACE: 48, TEXT_SPACE: 384, TAG_SPACE: 384}
     with pytest.raises(LibraryError, match="not written by xmodal"):
         parse_model_id("some-other-model")
 

@@ -14,15 +14,17 @@ import numpy as np
 import pytest
 
 from tests.library.conftest import META, Backend
+from xmodal.features.tags import Tag
+from xmodal.library.columns import glob_to_like
 from xmodal.library.records import (
     FTS_SPACE,
     SCHEMA_VERSION,
+    TAGS_LIST,
     Entry,
     Filters,
     LibraryError,
     LibraryMeta,
     Segment,
-    glob_to_like,
 )
 from xmodal.library.store import Store, open_store
 from xmodal.types import Modality
@@ -73,6 +75,23 @@ def segs(
             Segment(e.id, i, 2.0 * i, 2.0 * i + 2.0, (texts or [""] * len(joint))[i], vectors)
         )
     return out
+
+
+COCKATOO = Tag("sulphur-crested cockatoo", 0.71, "n01819313")
+SUIT = Tag("suit", 0.3, "n04350905")
+FACE = Tag("face", 1.0, "n05600637")
+WORDS = {  # tag_text as xmodal.features.tags.tag_text writes it (shortened)
+    COCKATOO: "sulphur-crested cockatoo, Kakatoe galerita, cockatoo, parrot, bird, animal",
+    SUIT: "suit, suit of clothes, garment, clothing",
+    FACE: "face, human face, person, someone",
+}
+
+
+def tagged(e: Entry, index: int, tags: list[Tag] | None, vec: np.ndarray | None = None) -> Segment:
+    """A segment with these tags (``None``: untagged) and their words."""
+    vectors = {"joint": vec if vec is not None else unit(1, 0, 0, 0)}
+    text = "; ".join(WORDS[t] for t in tags or [])
+    return Segment(e.id, index, 5.0 * index, 5.0 * index + 5, "", vectors, tags, text)
 
 
 def hit_keys(hits: list) -> list[tuple[str, int | None]]:
@@ -180,6 +199,7 @@ def test_older_schema_is_refused_or_migrated(
     store_cls = type(st)
     st.close()
     msg = rf"schema version {SCHEMA_VERSION - 1}.*version {SCHEMA_VERSION}.*no migration"
+    monkeypatch.setattr(store_cls, "MIGRATIONS", {})
     with pytest.raises(LibraryError, match=msg):
         backend.open(meta=None)
 
@@ -194,6 +214,34 @@ def test_older_schema_is_refused_or_migrated(
         st._write_meta(replace(st.meta(), schema_version=SCHEMA_VERSION + 1))
     with pytest.raises(LibraryError, match="newer.*upgrade xmodal"):
         backend.open(meta=None)
+
+
+def test_a_version_1_library_gains_tag_columns(backend: Backend) -> None:
+    """Schema 1 -> 2: a library written before tags opens, its segments read as untagged,
+    and new segments store their tags."""
+    st = backend.open()
+    e = entry("old.mp4", text="before tags")
+    st.upsert_entry(e, segs(e, [unit(1, 0, 0, 0)], ["before tags"]))
+    if backend.name == "lancedb":  # what schema 1 had: no tag columns, no tag index
+        st._segments.drop_index("tag_text_idx")
+        st._segments.drop_columns(["tags", "tag_text", "tag_terms"])
+    else:
+        with st._tx() as cur:
+            cur.execute(
+                f"ALTER TABLE {backend.pg_schema}.segments DROP COLUMN tag_tsv, DROP COLUMN tags, "
+                "DROP COLUMN tag_text, DROP COLUMN tag_terms"
+            )
+    st._write_meta(replace(st.meta(), schema_version=1))
+    st.close()
+    with backend.open(meta=None) as st:
+        assert st.meta().schema_version == SCHEMA_VERSION == 2
+        (old,) = st.segments(e.id)
+        assert old.tags is None and old.tag_text == "" and old.text == "before tags"
+        assert st.search_tags("bird") == []
+        new = entry("new.mp4")
+        st.upsert_entry(new, [tagged(new, 0, [COCKATOO])])
+        assert hit_keys(st.search_tags("parrot")) == [("new.mp4", 0)]
+        assert st.segments(new.id)[0].tags == [COCKATOO]
 
 
 # ----------------------------------------------------------------------------- entries
@@ -444,6 +492,74 @@ def test_full_text_finds_notes_and_segments(filled: Store) -> None:
     assert len(filled.search_text("oranges", k=1)) == 1
 
 
+# ----------------------------------------------------------------------------- tags
+
+
+def test_tags_round_trip_search_and_filter(store: Store) -> None:
+    birds = entry("birds.mp4", text="look at that")
+    talk = entry("talk.mp4", modality=Modality.VIDEO, text="good evening")
+    song = entry("song.wav", modality=Modality.AUDIO, text="a parrot song")  # said, not seen
+    store.upsert_entries(
+        [
+            (birds, [tagged(birds, 0, [COCKATOO]), tagged(birds, 1, [], unit(0, 1, 0, 0))]),
+            (talk, [tagged(talk, 0, [SUIT, FACE], unit(0.9, 0.1, 0, 0))]),
+            (song, [Segment(song.id, 0, 0.0, 3.0, "a parrot song", {"joint": unit(0, 0, 1, 0)})]),
+        ]
+    )
+    # round trip: the tags, their order and scores, "[]" (tagged, nothing seen) vs None
+    got = store.segments(birds.id)
+    assert [g.tags for g in got] == [[COCKATOO], []]
+    assert got[0].tag_text == WORDS[COCKATOO] and got[1].tag_text == ""
+    assert store.segments(talk.id)[0].tags == [SUIT, FACE]
+    assert store.segments(song.id)[0].tags is None
+    # full text over tag words: a synonym, a hypernym; stemmed; words outside the tags ignored
+    for query in ("cockatoo", "Parrots", "bird animal", "a white bird on the fence"):
+        hits = store.search_tags(query)
+        assert hit_keys(hits) == [("birds.mp4", 0)], query
+        assert hits[0].space == TAGS_LIST and hits[0].tags == (COCKATOO,)
+    assert hit_keys(store.search_tags("person")) == [("talk.mp4", 0)]
+    assert store.search_tags("zebra") == [] and store.search_tags(" ?! ") == []
+    # any word matches; more matching words rank higher
+    both = store.search_tags("a person in a suit and clothing, or a parrot")
+    assert hit_keys(both) == [("talk.mp4", 0), ("birds.mp4", 0)]
+    assert hit_keys(store.search_text("parrot")) == [("song.wav", 0)]  # transcripts stay apart
+    # hits of every list carry the segment's tags
+    (near,) = store.search_vector("joint", unit(0.9, 0.1, 0, 0), k=1)
+    assert near.tags == (SUIT, FACE)
+    # the tag filter: exact words (name, synonym or hypernym), any of several
+    everything = store.search_vector("joint", unit(1, 1, 1, 1), k=10)
+    assert len(everything) == 4
+    only = Filters(tags=frozenset({"Bird"}))
+    assert hit_keys(store.search_vector("joint", unit(1, 1, 1, 1), k=10, filters=only)) == [
+        ("birds.mp4", 0)
+    ]
+    either = Filters(tags=frozenset({"bird", "human face"}))
+    assert sorted(
+        hit_keys(store.search_vector("joint", unit(1, 1, 1, 1), k=10, filters=either))
+    ) == [
+        ("birds.mp4", 0),
+        ("talk.mp4", 0),
+    ]
+    assert store.search_vector("joint", unit(1, 1, 1, 1), filters=Filters(tags={"bir"})) == []
+    assert hit_keys(store.search_tags("cockatoo", filters=Filters(tags={"person"}))) == []
+    # a tag filter drops whole-entry text hits (an entry has no tags)
+    assert hit_keys(store.search_text("look", filters=Filters(tags={"bird"}))) == []
+    assert hit_keys(store.search_text("look")) == [("birds.mp4", None)]
+
+
+def test_tag_filter_reference_semantics() -> None:
+    f = Filters(tags={" Human  Face ", "BIRD"})
+    assert f.tags == frozenset({"human face", "bird"}) and not f.empty
+    assert f.matches_tags("face, human face, person") and f.matches_tags("cockatoo; Bird")
+    assert (
+        not f.matches_tags("birds, parrot") and not f.matches_tags("") and not f.matches_tags(None)
+    )
+    assert Filters().matches_tags(None)
+    for bad in ("bird", [], [""], ["a|b"]):
+        with pytest.raises(ValueError):
+            Filters(tags=bad)
+
+
 # ----------------------------------------------------------------------------- reindex
 
 
@@ -663,10 +779,10 @@ def test_approximate_index_is_calibrated_to_the_recall_target(backend: Backend) 
 
 
 def test_readers_run_beside_writers_and_see_only_committed_entries(backend: Backend) -> None:
-    """8 threads search (vector and full text) while one thread ingests and one removes: no
-    error, no duplicate hit, no half-written entry, nothing removed before a search began, every
-    entry committed before it began and not being removed, and an exact final state. One store
-    handle is shared by every thread, as in the server."""
+    """8 threads search (vector and full text; 2 more search tag words) while one thread ingests
+    and one removes: no error, no duplicate hit, no half-written entry, nothing removed before a
+    search began, every entry committed before it began and not being removed, and an exact
+    final state. One store handle is shared by every thread, as in the server."""
     import threading
 
     rng = np.random.default_rng(7)
@@ -675,7 +791,8 @@ def test_readers_run_beside_writers_and_see_only_committed_entries(backend: Back
     def item(name: str) -> tuple[Entry, list[Segment]]:
         e = entry(name, text=f"zebra crossing {name}")
         vecs = [unit(*rng.standard_normal(4)) for _ in range(3)]
-        return e, segs(e, vecs, texts=[f"zebra {name} part {i}" for i in range(3)])
+        plain = segs(e, vecs, texts=[f"zebra {name} part {i}" for i in range(3)])
+        return e, [replace(s, tags=[COCKATOO], tag_text=WORDS[COCKATOO]) for s in plain]
 
     initial = [item(f"old-{i:02d}") for i in range(30)]
     store.upsert_entries(initial)
@@ -705,7 +822,9 @@ def test_readers_run_beside_writers_and_see_only_committed_entries(backend: Back
         while writing.is_set() or n < 3:
             n += 1
             before_added, before_removed = set(added), set(removed)
-            if worker % 2:
+            if worker >= 8:
+                hits = store.search_tags("parrot", k=1000)
+            elif worker % 2:
                 hits = store.search_text("zebra", k=1000)
             else:
                 hits = store.search_vector("joint", query, k=1000)
@@ -724,7 +843,7 @@ def test_readers_run_beside_writers_and_see_only_committed_entries(backend: Back
                 problems.append("committed entries missing")
             # all three segments, or (full text only) a whole-entry match: an entry committed
             # between the segment and the entry text queries of one search
-            whole = {None} if worker % 2 else set()
+            whole = {None} if worker < 8 and worker % 2 else set()
             partial = [
                 sorted(s, key=str) for s in per_entry.values() if s not in ({0, 1, 2}, whole)
             ]
@@ -739,7 +858,7 @@ def test_readers_run_beside_writers_and_see_only_committed_entries(backend: Back
         except Exception as exc:  # noqa: BLE001 - every failure is reported by the test
             errors.append(f"{fn.__name__}: {type(exc).__name__}: {exc}")
 
-    readers = [threading.Thread(target=guarded, args=(search, w)) for w in range(8)]
+    readers = [threading.Thread(target=guarded, args=(search, w)) for w in range(10)]
     writers = [threading.Thread(target=guarded, args=(f,)) for f in (ingest, remove)]
     try:
         for t in readers + writers:
@@ -755,5 +874,6 @@ def test_readers_run_beside_writers_and_see_only_committed_entries(backend: Back
         assert final == keep | {e.id for e, _ in fresh}
         assert store.stats()["entries"] == 40 and store.stats()["segments"] == 120
         assert len(store.search_text("zebra", k=1000)) == 120
+        assert len(store.search_tags("parrot", k=1000)) == 120
     finally:
         store.close()

@@ -303,6 +303,46 @@ def test_search_page_states(client: TestClient, fake_world: FakeWorld) -> None:
     assert "Your library is empty" in client.get("/", headers=html).text
 
 
+def test_cards_show_tags_that_search_when_clicked(
+    client: TestClient, fake_world: FakeWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import dataclass, field
+
+    from tests.server.fake_library import FakeResult
+    from xmodal.features.tags import Tag
+
+    @dataclass
+    class TaggedResult(FakeResult):
+        tags: list[Tag] = field(default_factory=list)
+
+    library = fake_world.library
+    original = library.search
+
+    def search(query, **kwargs):
+        return [
+            TaggedResult(
+                **{**vars(r), "matched_by": ["tags", "tags-frozen"]},
+                tags=[
+                    Tag("sulphur-crested cockatoo", 0.71, "n01819313"),
+                    Tag("face", 1.0, "n05600637"),
+                ],
+            )  # fmt: skip
+            for r in original(query, **kwargs)
+        ]
+
+    monkeypatch.setattr(library, "search", search)
+    page = client.get("/?q=pour+tea", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    assert 'href="/?q=sulphur-crested%20cockatoo"' in page.text and 'href="/?q=face"' in page.text
+    assert '<span class="chip">tags</span>' in page.text  # matched by: tags
+    body = client.get("/search", params={"q": "pour tea"}).json()
+    schemas.SearchResponse.model_validate(body)
+    assert body["results"][0]["tags"] == [
+        {"name": "sulphur-crested cockatoo", "score": 0.71},
+        {"name": "face", "score": 1.0},
+    ]
+
+
 def test_other_pages(client: TestClient, fake_world: FakeWorld) -> None:
     html = {"Accept": "text/html"}
     entry = client.get(f"/entry/{fake_world.video}?t=2", headers=html)

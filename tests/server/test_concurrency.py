@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.postgres import fresh_database
 from xmodal.library import Library, content_id
 
 SEARCHERS = 8
@@ -70,15 +71,8 @@ def where(request: pytest.FixtureRequest, tmp_path: Path):
     if request.param == "lancedb":
         yield ["--library", str(tmp_path / "library")]
         return
-    import psycopg
-
-    url = request.getfixturevalue("postgres_url")
-    db = f"conc_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"CREATE DATABASE {db}")
-    yield ["--db", url.rsplit("/", 1)[0] + "/" + db]
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+    with fresh_database(request.getfixturevalue("postgres_url"), "conc") as url:
+        yield ["--db", url]
 
 
 def _open(where: list[str]) -> Library:

@@ -74,7 +74,10 @@ def add(
     ),
     segment: float = typer.Option(5.0, "--segment", min=0.5, help="Segment length (s)."),
     transcribe: bool = typer.Option(
-        True, "--transcribe/--no-transcribe", help="Transcribe speech (pocketsphinx)."
+        True, "--transcribe/--no-transcribe", help="Transcribe speech (Whisper tiny.en)."
+    ),
+    tags: bool = typer.Option(
+        True, "--tags/--no-tags", help="Tag what video shows (ImageNet classes, faces)."
     ),
     watch: bool = typer.Option(
         False, "--watch", help="Then keep following the folders for new and changed files."
@@ -96,7 +99,7 @@ def add(
     from xmodal.library.embed import IngestConfig
 
     with _errors():
-        config = IngestConfig(segment_seconds=segment, transcribe=transcribe)
+        config = IngestConfig(segment_seconds=segment, transcribe=transcribe, tags=tags)
         lib = _open(library, db, create=True, model=model, config=config)
         with lib:
             report = lib.add(paths, workers=workers, progress=progress)
@@ -145,6 +148,13 @@ def search(
     path: str | None = typer.Option(
         None, "--path", help="Only files matching this glob (or inside this folder)."
     ),
+    tag: list[str] | None = typer.Option(
+        None,
+        "--tag",
+        "-t",
+        help="Only moments tagged with this word: a tag's name, synonym or hypernym "
+        "(--tag bird keeps a cockatoo). Repeat it, or use commas, for any of several.",
+    ),
     k: int = typer.Option(10, "-k", "--top", min=1, help="Number of results."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list of results."),
     model: Path | None = typer.Option(
@@ -153,17 +163,20 @@ def search(
 ) -> None:
     """Search the library across modalities (hybrid: vectors fused with full text).
 
-    A text query finds notes, transcripts and (with a joint space) video and sound; an image
-    finds the videos it looks like; a recording finds what was said in it and sounds like it;
-    a video finds similar video.
+    A text query finds notes, transcripts, what video shows (its visual tags) and (with a joint
+    space) video and sound; an image finds the videos it looks like; a recording finds what
+    was said in it and sounds like it; a video finds similar video.
 
     Example: xmodal library search "birthday cake" --modality video --since 2024-01-01
+
+    Example: xmodal library search "a man in a suit" --tag face
     """
     from rich.console import Console
 
+    tags = [w for t in tag or [] for w in t.split(",") if w.strip()] or None
     with _errors(), _open(library, db, model=model) as lib:
         results = lib.search(
-            query, modalities=modality, since=since, until=until, path_glob=path, k=k
+            query, modalities=modality, since=since, until=until, path_glob=path, tags=tags, k=k
         )
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
@@ -174,25 +187,29 @@ def search(
     table = results_table(results)
     console = Console()
     if not console.is_terminal:  # piped: one line per result, whatever its length
+        seen = max(len(", ".join(t.name for t in r.tags[:3])) for r in results)
         needed = 60 + max(len(r.path) for r in results) + max(len(r.text[:80]) for r in results)
+        needed += seen + 8 if seen else 8
         console = Console(width=max(120, needed))
     console.print(table)
 
 
 def results_table(results: list[Any], title: str | None = None) -> Any:
-    """A rich table of search results: rank, score, modality, path, time range, lists, text."""
+    """A rich table of search results: rank, score, modality, path, time range, lists, what is
+    seen (the segment's tags), text."""
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
     for col, justify in (("#", "right"), ("score", "right"), ("modality", "left"),
                          ("path", "left"), ("time", "left"), ("matched by", "left"),
-                         ("text", "left")):  # fmt: skip
+                         ("seen", "left"), ("text", "left")):  # fmt: skip
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for r in results:
         span = f"{_clock(r.start)}–{_clock(r.end)}" if r.start is not None else ""
         snippet = r.text if len(r.text) <= 80 else r.text[:79] + "…"
+        seen = ", ".join(t.name for t in r.tags[:3])
         table.add_row(str(r.rank), f"{r.score:.4f}", r.modality.value, r.path, span,
-                      ",".join(r.matched_by), snippet)  # fmt: skip
+                      ",".join(r.matched_by), seen, snippet)  # fmt: skip
     return table
 
 
@@ -256,7 +273,8 @@ def reindex(
 ) -> None:
     """Re-embed the library (after changing the model; finishes an interrupted reindex).
 
-    Transcripts and segments are kept; only vectors are recomputed.
+    Transcripts and segments are kept; only vectors are recomputed. Videos stored before
+    visual tags existed are tagged (a rerun tags only those still untagged).
     """
     with _errors(), _open(library, db, model=model) as lib:
         report = lib.reindex(model, frozen_only=frozen_only, force=force, workers=workers,

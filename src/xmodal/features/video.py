@@ -251,12 +251,26 @@ class EfficientNetLite0Encoder(Encoder):
         Returns:
             ``(T, 1000)`` float32 logits (class indices follow the standard ImageNet order).
         """
+        return self.classify(self.extract(frames))
+
+    def classify(self, features: np.ndarray) -> np.ndarray:
+        """ImageNet class scores of features this encoder already extracted (no second pass:
+        the network's classifier is one linear layer on the pooled features).
+
+        Args:
+            features: ``(T, D)`` rows of :meth:`extract`; the first 1280 columns are the pooled
+                features (the spatial variant appends its map after them).
+
+        Returns:
+            ``(T, 1000)`` float32 logits.
+        """
         import torch
 
-        pooled = self.extract(frames)  # (T, 1280)
+        pooled = np.ascontiguousarray(np.asarray(features, np.float32)[:, :1280])  # (T, 1280)
+        self.load()
         with torch.inference_mode():
             out = self._model._fc(torch.from_numpy(pooled))  # (T, 1000)
-        return out.numpy()
+        return out.numpy().astype(np.float32)
 
     def _extract(self, x: np.ndarray) -> np.ndarray:
         return run_frames_batched([x], self.batch_size, self._forward)[0]

@@ -3,6 +3,7 @@
 Layout (arrows point one way, no cycles; ``tests/library/test_layout.py`` checks it):
 
 * :mod:`~xmodal.library.records` — entries, segments, hits, filters, the library's meta;
+  :mod:`~xmodal.library.columns` — how both backends lay them out in columns;
   :mod:`~xmodal.library.ranking` — ranking inside a store; :mod:`~xmodal.library.calibration` —
   tuning an approximate index;
 * :mod:`~xmodal.library.store` — the storage protocol and :func:`open_store`, over two backends
@@ -11,6 +12,7 @@ Layout (arrows point one way, no cycles; ``tests/library/test_layout.py`` checks
   search and index;
 * :mod:`~xmodal.library.notes`, :mod:`~xmodal.library.dates` — reading notes and dates;
   :mod:`~xmodal.library.joint` — the narrow interface to a trained joint space;
+  :mod:`~xmodal.library.tagging` — a video segment's visual tags and their vector;
   :mod:`~xmodal.library.embed` — files and queries to vectors;
 * :mod:`~xmodal.library.ingest`, :mod:`~xmodal.library.search`, :mod:`~xmodal.library.export`,
   :mod:`~xmodal.library.watch` — the jobs; :mod:`~xmodal.library.library` — the facade the CLI
@@ -23,6 +25,7 @@ from xmodal.library.library import IngestReport, Library, SearchResult
 from xmodal.library.records import (
     FTS_SPACE,
     SCHEMA_VERSION,
+    TAGS_LIST,
     Entry,
     Filters,
     Hit,
@@ -37,6 +40,7 @@ __all__ = [
     "DATABASE_URL_ENV",
     "FTS_SPACE",
     "SCHEMA_VERSION",
+    "TAGS_LIST",
     "Entry",
     "Filters",
     "Hit",

@@ -12,7 +12,10 @@ memory stays bounded on long files. Per window:
   each word goes to the window holding its midpoint) as the segment's text, searched by full
   text, and ``text-frozen`` (MiniLM) of it;
 * ``joint`` (when the library has a trained joint space): the mean of the window's video, audio
-  and transcript embeddings in the joint space, L2-normalised.
+  and transcript embeddings in the joint space, L2-normalised;
+* its **visual tags** (:mod:`xmodal.library.tagging`): the video encoder's ImageNet classes and
+  ``face`` from the same frames, their words for full text, and ``tags-frozen`` (MiniLM of the
+  tags).
 
 A note is one segment, or several (paragraphs packed up to ``note_chunk_chars``) when long; it
 gets ``text-frozen`` and ``joint`` (text) vectors. YAML front matter (a leading ``---`` block)
@@ -31,12 +34,13 @@ import re
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from xmodal.features.tags import Tag, TaggerConfig, VisualTagger
 from xmodal.library.joint import JointModel, open_space
 from xmodal.library.notes import (
     chunk_note,
@@ -45,6 +49,7 @@ from xmodal.library.notes import (
     split_front_matter,
 )
 from xmodal.library.records import Entry, LibraryError, LibraryMeta, Segment
+from xmodal.library.tagging import TAG_SPACE, segment_tags, tag_vectors
 from xmodal.types import Modality
 
 if TYPE_CHECKING:
@@ -91,6 +96,8 @@ class IngestConfig:
     audio_encoder: str | None = "logmel"  # frozen audio encoder for "audio-frozen" (None: off)
     commit_every: int = 32  # entries per store commit
     commit_seconds: float = 5.0  # ... or commit what is ready after this many seconds
+    tags: bool = True  # visual tags of video segments (ImageNet head + faces, same frames)
+    tagger: TaggerConfig = field(default_factory=TaggerConfig)  # tag thresholds
 
     def __post_init__(self) -> None:
         if not self.segment_seconds > 0:
@@ -183,6 +190,9 @@ class Embedder:
             self._joint, self.joint_dir = joint, None
         else:
             self._joint, self.joint_dir = None, Path(joint)
+        self.tagger: VisualTagger | None = (
+            VisualTagger(self.video, config.tagger) if config.tags else None
+        )
 
     # ------------------------------------------------------------------ identity
 
@@ -235,6 +245,8 @@ class Embedder:
             spaces[AUDIO_SPACE] = 2 * self.audio.dim
         if self.has_joint:
             spaces[JOINT_SPACE] = self.joint.width  # type: ignore[union-attr]
+        if self.tagger is not None:
+            spaces[TAG_SPACE] = self.text.dim
         return spaces
 
     def meta(self) -> LibraryMeta:
@@ -384,7 +396,8 @@ class Embedder:
             vfeats[i] = f
         if modality is Modality.VIDEO and not have:
             raise MediaError(path, "no decodable video frames")
-        segments = self._segments(entry_id, spans, seg_texts, frames, vfeats, afeats)
+        segments = self._segments(entry_id, spans, seg_texts, frames, vfeats, afeats,
+                                  tagged=modality is Modality.VIDEO)  # fmt: skip
         stat = path.stat()
         entry = Entry(
             id=entry_id,
@@ -479,9 +492,16 @@ class Embedder:
         frames: list[np.ndarray | None],
         vfeats: list[np.ndarray | None],
         afeats: list[np.ndarray | None],
+        tagged: bool = False,
     ) -> list[Segment]:
-        """Vectors of every space for each window, as segments."""
+        """Vectors of every space for each window (and its tags, when ``tagged``), as segments."""
         n = len(spans)
+        tags: list[list[Tag] | None] = [None] * n
+        texts_of_tags = [""] * n
+        tvecs: list[np.ndarray | None] = [None] * n
+        if tagged and self.tagger is not None:
+            tags, texts_of_tags = segment_tags(self.tagger, vfeats, frames)  # type: ignore[assignment]
+            tvecs = tag_vectors(tags, self.ready(self.text), self.tagger)
         spoken = [i for i in range(n) if texts[i].strip()]
         tfeat: list[np.ndarray | None] = [None] * n
         if spoken:
@@ -502,7 +522,11 @@ class Embedder:
                 vectors[TEXT_SPACE] = _unit(tfeat[i])  # type: ignore[arg-type]
             if joint[i] is not None:
                 vectors[JOINT_SPACE] = joint[i]  # type: ignore[assignment]
-            segments.append(Segment(entry_id, i, a, b, texts[i], vectors))
+            if tvecs[i] is not None:
+                vectors[TAG_SPACE] = tvecs[i]  # type: ignore[assignment]
+            segments.append(
+                Segment(entry_id, i, a, b, texts[i], vectors, tags[i], texts_of_tags[i])
+            )
         return segments
 
     def embed_note(
@@ -561,7 +585,11 @@ class Embedder:
         return entry, segments
 
     def text_only_segments(self, entry_id: str, segments: Sequence[Segment]) -> list[Segment]:
-        """Rebuild only the text vectors of stored segments (their media file is gone)."""
+        """Rebuild only the text vectors of stored segments (their media file is gone); their
+        tags are kept (and their ``tags-frozen`` vectors rebuilt from them)."""
+        tvecs: list[np.ndarray | None] = [None] * len(segments)
+        if self.tagger is not None:
+            tvecs = tag_vectors([s.tags for s in segments], self.ready(self.text), self.tagger)
         texts = [s.text for s in segments]
         spoken = [i for i, t in enumerate(texts) if t.strip()]
         text = self.ready(self.text)
@@ -581,7 +609,10 @@ class Embedder:
                 vectors[TEXT_SPACE] = _unit(by_i[i])
             if joint[i] is not None:
                 vectors[JOINT_SPACE] = joint[i]  # type: ignore[assignment]
-            out.append(Segment(entry_id, s.index, s.start, s.end, s.text, vectors))
+            if tvecs[i] is not None:
+                vectors[TAG_SPACE] = tvecs[i]  # type: ignore[assignment]
+            out.append(Segment(entry_id, s.index, s.start, s.end, s.text, vectors, s.tags,
+                               s.tag_text))  # fmt: skip
         return out
 
 

@@ -16,6 +16,8 @@ def export_row(entry: Entry, segments: list[Segment], vectors: bool = False) -> 
     segs = []
     for s in segments:
         row: dict[str, Any] = {"index": s.index, "start": s.start, "end": s.end, "text": s.text}
+        if s.tags is not None:
+            row["seen"] = [t.to_json() for t in s.tags]
         if vectors:
             row["vectors"] = {k: [round(float(x), 6) for x in v] for k, v in s.vectors.items()}
         segs.append(row)

@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from xmodal.features.tags import Tag
 from xmodal.library.dates import parse_when
 from xmodal.library.embed import (
     AUDIO_SPACE,
@@ -211,6 +212,7 @@ class Task:
         spans: reindex: the stored segment spans to keep.
         texts: reindex: the stored segment texts (transcripts / note chunks).
         entry: reindex: the stored entry (its fields are kept).
+        tags: reindex: the stored segments' ``(tags, tag_text)``, kept when the file is gone.
     """
 
     path: str
@@ -220,6 +222,7 @@ class Task:
     spans: tuple[tuple[float, float], ...] | None = None
     texts: tuple[str, ...] | None = None
     entry: Entry | None = None
+    tags: tuple[tuple[tuple[Tag, ...] | None, str], ...] | None = None
 
 
 @dataclass
@@ -241,9 +244,12 @@ def run_task(embedder: Embedder, task: Task) -> Done:
         if task.entry is not None and not path.exists():
             if task.texts is None:
                 return Done(task, error="file is missing")
+            kept = task.tags or tuple((None, "") for _ in task.texts)
             stored = [
-                Segment(task.entry_id, i, a, b, t)
-                for i, ((a, b), t) in enumerate(zip(task.spans or (), task.texts, strict=True))
+                Segment(task.entry_id, i, a, b, t, {}, None if g is None else list(g), words)
+                for i, ((a, b), t, (g, words)) in enumerate(
+                    zip(task.spans or (), task.texts, kept, strict=True)
+                )
             ]
             segs = embedder.text_only_segments(task.entry_id, stored)
             return Done(task, task.entry, segs, error=None if task.note else "file is missing")
@@ -510,17 +516,24 @@ def ingest(
 
 
 def reindex_tasks(store: Store, embedder: Embedder, force: bool) -> list[Task]:
-    """Tasks re-embedding every entry (``force``) or those missing a required space."""
+    """Tasks re-embedding every entry (``force``), those missing a required space, and videos
+    never tagged (a library written before tags) when the embedder tags."""
     tasks = []
     for entry in store.iter_entries():
         segs = store.segments(entry.id)
         have = set().union(*(s.vectors for s in segs)) if segs else set()
-        if not force and segs and embedder.required_spaces(entry.modality) <= have:
+        untagged = (
+            embedder.tagger is not None
+            and entry.modality is Modality.VIDEO
+            and any(s.tags is None for s in segs)
+        )
+        if not force and segs and embedder.required_spaces(entry.modality) <= have and not untagged:
             continue
         spans = tuple((s.start, s.end) for s in segs) or None
         texts = tuple(s.text for s in segs) or None
+        tags = tuple((None if s.tags is None else tuple(s.tags), s.tag_text) for s in segs) or None
         tasks.append(Task(entry.path, entry.id, entry.modality is Modality.TEXT,
-                          spans=spans, texts=texts, entry=entry))  # fmt: skip
+                          spans=spans, texts=texts, entry=entry, tags=tags))  # fmt: skip
     return tasks
 
 

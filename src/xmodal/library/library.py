@@ -218,6 +218,7 @@ class Library:
         if isinstance(paths, str | os.PathLike):
             paths = [paths]
         self._check_asr()
+        self.store.init(self.embedder.meta())  # spaces this xmodal adds (e.g. tags-frozen)
         return _ingest(self.store, self.embedder, list(paths), workers=workers,
                        progress=progress)  # fmt: skip
 
@@ -245,7 +246,9 @@ class Library:
         since: str | float | datetime | None = None,
         until: str | float | datetime | None = None,
         path_glob: str | None = None,
+        tags: Iterable[str] | str | None = None,
         k: int = 10,
+        lists: Iterable[str] | None = None,
     ) -> list[SearchResult]:
         """Search with text or a file (image, video, recording, note); see
         :mod:`xmodal.library.search` for how each kind of query is matched.
@@ -257,15 +260,19 @@ class Library:
                 epoch seconds).
             until: only entries created at or before this (a bare date includes that day).
             path_glob: only entries whose path matches (``*`` also crosses ``/``).
+            tags: only segments tagged with one of these words (``"bird"`` keeps a cockatoo).
             k: results to return.
+            lists: use only these ranked lists (``"fts"``, ``"tags"``, ``"text-frozen"``, ...;
+                None: all that apply).
 
         Returns:
             Up to ``k`` results, best first.
         """
         if self._mismatch is not None:
             raise LibraryError(self._mismatch)
-        filters = make_filters(modalities, since, until, path_glob)
-        return _search(self.store, self.embedder, query, filters=filters, k=k, pool=self.pool)
+        filters = make_filters(modalities, since, until, path_glob, tags)
+        return _search(self.store, self.embedder, query, filters=filters, k=k, lists=lists,
+                       pool=self.pool)  # fmt: skip
 
     # ------------------------------------------------------------------ reading
 
@@ -463,11 +470,14 @@ def make_filters(
     since: str | float | datetime | None = None,
     until: str | float | datetime | None = None,
     path_glob: str | None = None,
+    tags: Iterable[str] | str | None = None,
 ) -> Filters:
-    """:class:`Filters` from user values (``"video,audio"``, ``"2024-05-01"``, a glob).
+    """:class:`Filters` from user values (``"video,audio"``, ``"2024-05-01"``, a glob,
+    ``"bird,face"``).
 
     A relative glob that is not ``*``-led matches anywhere below (``*/`` is prepended); an
-    existing folder matches everything inside it.
+    existing folder matches everything inside it. Tags: a segment passes with any of them
+    among its tag words (name, synonym or hypernym).
 
     Raises:
         ValueError: a bad modality, date or range (the message names it).
@@ -487,11 +497,16 @@ def make_filters(
             glob = str(as_dir.resolve()).rstrip(os.sep) + os.sep + "*"
         elif not glob.startswith(("/", "*")):
             glob = "*/" + glob
+    words = None
+    if tags is not None:
+        items = tags.split(",") if isinstance(tags, str) else list(tags)
+        words = frozenset(w.strip() for w in items if w.strip()) or None
     return Filters(
         modalities=mods,
         since=parse_when(since),
         until=parse_when(until, end_of_day=True),
         path_glob=glob,
+        tags=words,
     )
 
 

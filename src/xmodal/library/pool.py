@@ -13,7 +13,7 @@ at once should keep every core busy without oversubscribing it, so:
   encoding is mostly Python dispatching small torch operations, which holds the GIL, so only
   processes encode several queries truly at once (the server uses them). A worker process
   exits by itself within a second once its parent is gone, even after a ``kill -9``;
-* a query's lists run side by side in ``list_workers`` threads (its full-text list starts
+* a query's lists run side by side in ``list_workers`` threads (its full-text lists start
   while the query is still being encoded), so one search costs about its encoding plus its
   slowest list, not the sum.
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from xmodal.features.tags import Tag
 from xmodal.library.records import FTS_SPACE, Entry, Hit
 
 
@@ -16,6 +17,7 @@ def merge_text_hits(
     segment_hits: list[SegmentMatch],
     entry_hits: list[tuple[Entry, float]],
     k: int,
+    space: str = FTS_SPACE,
 ) -> list[Hit]:
     """Combine segment and whole-entry text matches into one ranked list of at most ``k``.
 
@@ -23,35 +25,38 @@ def merge_text_hits(
     transcript is the segments' text, so the same words would count twice).
 
     Args:
-        segment_hits: ``(entry, index, start, end, text, score)``, any order.
+        segment_hits: ``(entry, index, start, end, text, score, tags)``, any order.
         entry_hits: ``(entry, score)``, any order.
         k: list length.
+        space: the hits' ``space`` (``"fts"``, or ``"tags"`` for tag matches).
     """
-    rows: list[tuple[float, Entry, int | None, float | None, float | None, str]] = [
-        (score, e, i, s, t_end, text) for e, i, s, t_end, text, score in segment_hits
+    rows: list[tuple[float, Entry, int | None, float | None, float | None, str, Any]] = [
+        (score, e, i, s, t_end, text, tags) for e, i, s, t_end, text, score, tags in segment_hits
     ]
     with_segments = {e.id for e, *_ in segment_hits}
     rows += [
-        (score, e, None, None, None, e.text) for e, score in entry_hits if e.id not in with_segments
+        (score, e, None, None, None, e.text, None)
+        for e, score in entry_hits
+        if e.id not in with_segments
     ]
     rows.sort(key=lambda r: (-r[0], r[1].path, -1 if r[2] is None else r[2]))
     return [
-        Hit(
-            entry=e,
-            segment=i,
-            start=s,
-            end=t_end,
-            text=text,
-            score=float(score),
-            space=FTS_SPACE,
-            rank=rank,
-        )
-        for rank, (score, e, i, s, t_end, text) in enumerate(rows[:k], start=1)
+        _hit(rank, space, (e, i, s, t_end, text, score, tags))
+        for rank, (score, e, i, s, t_end, text, tags) in enumerate(rows[:k], start=1)
     ]
 
 
-SegmentMatch = tuple[Entry, int, float, float, str, float]
-"""A matching segment before ranking: ``(entry, index, start, end, text, score)``."""
+def _hit(rank: int, space: str, match: tuple[Any, ...]) -> Hit:
+    """A :class:`Hit` from ``(entry, index, start, end, text, score, tags)``."""
+    e, i, s, t, text, score, tags = match
+    return Hit(
+        entry=e, segment=i, start=s, end=t, text=text, score=float(score), space=space,
+        rank=rank, tags=None if tags is None else tuple(tags),
+    )  # fmt: skip
+
+
+SegmentMatch = tuple[Entry, int, float, float, str, float, list[Tag] | None]
+"""A matching segment before ranking: ``(entry, index, start, end, text, score, tags)``."""
 
 
 def fetch_until(k: int, exact: bool, run: Callable[[int], tuple[int, list[Any]]]) -> list[Any]:
@@ -74,7 +79,4 @@ def fetch_until(k: int, exact: bool, run: Callable[[int], tuple[int, list[Any]]]
 def rank_vector_hits(matches: list[SegmentMatch], k: int, space: str) -> list[Hit]:
     """The best ``k`` matches as hits, by score (ties: path, then segment index)."""
     matches = sorted(matches, key=lambda m: (-m[5], m[0].path, m[1]))[:k]
-    return [
-        Hit(entry=e, segment=i, start=s, end=t, text=x, score=float(sc), space=space, rank=r)
-        for r, (e, i, s, t, x, sc) in enumerate(matches, start=1)
-    ]
+    return [_hit(r, space, m) for r, m in enumerate(matches, start=1)]

@@ -2,10 +2,11 @@
 
 An **entry** is one ingested file or note, identified by the SHA-256 of its content
 (:func:`content_id`); its **segments** are time spans, each with one vector per embedding space
-and the transcript words spoken in it. :class:`LibraryMeta` names the model that made the vectors
-and each space's width. The checks here (:func:`validate_upsert`, :func:`check_query`,
-:func:`check_compatible`) are shared by both storage backends, so they refuse the same input
-with the same message.
+and the transcript words spoken in it (a video's segments also carry the visual tags of what is
+seen). :class:`LibraryMeta` names the model that made the vectors and each space's width. How
+the backends lay these out in columns is :mod:`xmodal.library.columns`. The checks here
+(:func:`validate_upsert`, :func:`check_query`, :func:`check_compatible`) are shared by both
+storage backends, so they refuse the same input with the same message.
 """
 
 from __future__ import annotations
@@ -23,17 +24,23 @@ from typing import Any
 
 import numpy as np
 
+from xmodal.features.tags import Tag
+from xmodal.library.columns import normal_term, space_column, tag_terms
 from xmodal.types import Modality
 
-SCHEMA_VERSION = 1
-"""The storage schema this code reads and writes (bump it with a migration in each backend)."""
+SCHEMA_VERSION = 2
+"""The storage schema this code reads and writes (bump it with a migration in each backend).
+
+Version 2 added each segment's visual tags (``Segment.tags``, ``Segment.tag_text``)."""
 
 FTS_SPACE = "fts"
 """``Hit.space`` of full-text hits."""
+TAGS_LIST = "tags"
+"""``Hit.space`` of full-text hits on segments' tag words (:meth:`Store.search_tags`)."""
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _SPACE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,47}")
-_RESERVED_SPACES = {FTS_SPACE}
+_RESERVED_SPACES = {FTS_SPACE, TAGS_LIST}
 
 
 class LibraryError(Exception):
@@ -118,6 +125,11 @@ class Segment:
         text: the transcript words spoken in this span (searched by full text); may be ``""``.
         vectors: embedding space name -> (D,) float32 vector, L2-normalised by the caller. A
             space may be missing (e.g. a note has no ``"audio-frozen"`` vector).
+        tags: what is seen in the span (:class:`~xmodal.features.tags.Tag`, best first);
+            ``None`` when it was never tagged (a library written before tags, or a note).
+        tag_text: the tags' words, searched by :meth:`Store.search_tags` and matched by
+            :attr:`Filters.tags` (comma- or semicolon-separated; see
+            :func:`~xmodal.features.tags.tag_text`).
     """
 
     entry_id: str
@@ -126,6 +138,8 @@ class Segment:
     end: float
     text: str = ""
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
+    tags: list[Tag] | None = None
+    tag_text: str = ""
 
     def __post_init__(self) -> None:
         self.index = int(self.index)
@@ -144,6 +158,12 @@ class Segment:
                 raise ValueError(f"vector for space {space!r} has NaN or inf values")
             vectors[space] = arr
         self.vectors = vectors
+        if self.tags is not None:
+            if isinstance(self.tags, str) or not all(isinstance(t, Tag) for t in self.tags):
+                raise ValueError(f"tags must be a list of Tag, got {self.tags!r}")
+            self.tags = list(self.tags)
+        if not isinstance(self.tag_text, str):
+            raise ValueError("tag_text must be a string")
 
 
 @dataclass(frozen=True)
@@ -157,8 +177,9 @@ class Hit:
         end: the segment's end time (s), ``None`` for a whole-entry match.
         text: the segment's text (a whole-entry match: the entry's text).
         score: cosine similarity for vector hits; the backend's text relevance for ``"fts"``.
-        space: the embedding space searched, or ``"fts"``.
+        space: the embedding space searched, ``"fts"`` or ``"tags"``.
         rank: 1-based position in its result list.
+        tags: the segment's tags (``None``: untagged, or a whole-entry hit).
     """
 
     entry: Entry
@@ -169,6 +190,7 @@ class Hit:
     score: float
     space: str
     rank: int
+    tags: tuple[Tag, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -180,12 +202,16 @@ class Filters:
         since: earliest ``Entry.created`` (inclusive, epoch s); ``None`` means unbounded.
         until: latest ``Entry.created`` (inclusive, epoch s); ``None`` means unbounded.
         path_glob: :func:`fnmatch.fnmatchcase` pattern on ``Entry.path`` (``*`` crosses ``/``).
+        tags: only segments with a tag word equal (case-insensitively) to one of these; a
+            tag's words are its name, synonyms and hypernyms ("bird" keeps a cockatoo).
+            Whole-entry text hits have no tags and are dropped.
     """
 
     modalities: frozenset[Modality] | None = None
     since: float | None = None
     until: float | None = None
     path_glob: str | None = None
+    tags: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if self.modalities is not None:
@@ -199,6 +225,13 @@ class Filters:
             raise ValueError(f"since ({self.since}) is after until ({self.until})")
         if self.path_glob is not None and not self.path_glob:
             raise ValueError("path_glob must not be empty (use None for all)")
+        if self.tags is not None:
+            if isinstance(self.tags, str):
+                raise ValueError("tags must be a collection of words, not one string")
+            words = frozenset(normal_term(str(t)) for t in self.tags)
+            if not words or "" in words or any("|" in w for w in words):
+                raise ValueError(f"tags must be non-empty words without '|', got {self.tags!r}")
+            object.__setattr__(self, "tags", words)
 
     @property
     def empty(self) -> bool:
@@ -208,7 +241,14 @@ class Filters:
             and self.since is None
             and self.until is None
             and self.path_glob is None
+            and self.tags is None
         )
+
+    def matches_tags(self, tag_text: str | None) -> bool:
+        """Whether a segment with these tag words passes :attr:`tags` (reference semantics)."""
+        if self.tags is None:
+            return True
+        return bool(self.tags & set(tag_terms(tag_text or "")))
 
     def matches(self, entry: Entry) -> bool:
         """Whether ``entry`` passes every condition (the reference semantics for backends)."""
@@ -219,35 +259,6 @@ class Filters:
         if self.until is not None and entry.created > self.until:
             return False
         return self.path_glob is None or fnmatch.fnmatchcase(entry.path, self.path_glob)
-
-
-def glob_to_like(glob: str) -> tuple[str, bool]:
-    """Translate an fnmatch glob to a SQL ``LIKE`` pattern (escape character ``\\``).
-
-    Returns:
-        ``(pattern, exact)``. ``exact`` is False when the glob has a ``[...]`` class, which
-        ``LIKE`` cannot express: the pattern then matches a superset (the literal prefix before
-        the class) and callers post-filter with :meth:`Filters.matches`.
-    """
-    out = []
-    for ch in glob:
-        if ch == "*":
-            out.append("%")
-        elif ch == "?":
-            out.append("_")
-        elif ch == "[":
-            out.append("%")
-            return "".join(out), False
-        elif ch in "%_\\":
-            out.append("\\" + ch)
-        else:
-            out.append(ch)
-    return "".join(out), True
-
-
-def space_column(space: str) -> str:
-    """The column that holds a space's vectors in both backends (``v_`` + name, ``-`` -> ``_``)."""
-    return "v_" + space.replace("-", "_")
 
 
 @dataclass(frozen=True)

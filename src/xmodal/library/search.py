@@ -9,7 +9,9 @@ it (``matched_by``).
 query            ranked lists
 ================ ===========================================================================
 text             ``text-frozen`` (MiniLM of the query vs. transcripts and notes), ``fts``
-                 (every word in a transcript or note), ``joint`` (text -> all modalities)
+                 (every word in a transcript or note), ``tags`` (any word among a segment's
+                 visual tag words), ``tags-frozen`` (MiniLM of the query vs. the tags),
+                 ``joint`` (text -> all modalities)
 image file       ``video-frozen`` (EfficientNet-Lite0 of the picture vs. segment frames),
                  ``joint`` (as a one-frame video)
 video file       ``video-frozen`` (mean of its sampled frames), ``joint`` (video)
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from xmodal.features.tags import Tag
 from xmodal.library.embed import (
     AUDIO_SPACE,
     JOINT_SPACE,
@@ -45,8 +48,9 @@ from xmodal.library.embed import (
 )
 from xmodal.library.notes import NOTE_SUFFIXES, chunk_note, split_front_matter
 from xmodal.library.pool import SearchPool
-from xmodal.library.records import FTS_SPACE, Filters, Hit, LibraryError
+from xmodal.library.records import FTS_SPACE, TAGS_LIST, Filters, Hit, LibraryError
 from xmodal.library.store import Store
+from xmodal.library.tagging import TAG_SPACE
 from xmodal.types import Modality
 
 RRF_K = 60
@@ -72,6 +76,8 @@ class SearchResult:
         segment: the segment index (None for a whole-entry text match).
         scores: per list, its own score (cosine similarity; text relevance for ``"fts"``).
         created: the entry's created time (epoch s).
+        tags: the segment's visual tags, best first (``[]``: none; notes, sound and untagged
+            segments have none).
     """
 
     entry_id: str
@@ -86,6 +92,7 @@ class SearchResult:
     segment: int | None = None
     scores: dict[str, float] = field(default_factory=dict)
     created: float | None = None
+    tags: list[Tag] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -102,6 +109,7 @@ class SearchResult:
             "matched_by": list(self.matched_by),
             "scores": {k: round(v, 6) for k, v in self.scores.items()},
             "created": self.created,
+            "tags": [t.to_json() for t in self.tags],
         }
 
 
@@ -198,6 +206,7 @@ def query_vectors(
     if query.kind == "text":
         feat = embedder.ready(embedder.text).extract([text])  # (1, Dt)
         vectors[TEXT_SPACE] = feat[0]
+        vectors[TAG_SPACE] = feat[0]  # the tags' phrases are embedded by the same encoder
         if joint is not None and Modality.TEXT in joint.encoders:
             if joint.encoders[Modality.TEXT].id == embedder.text.id:
                 vectors[JOINT_SPACE] = joint.encode_features(Modality.TEXT, [feat[0]])[0]
@@ -275,16 +284,20 @@ def query_lists(
 
     Without a pool everything runs in the calling thread, one step after the other. With one,
     the query is encoded in the pool's encoding threads and the lists run side by side in its
-    list threads; a text query's full-text list starts before its encoding. The lists and their
-    order (vector spaces, then ``fts``) are the same either way.
+    list threads; a text query's full-text lists start before its encoding. The lists and their
+    order (vector spaces, then ``fts``, then ``tags`` for a text query) are the same either way.
 
     Returns:
         ``({list name: hits}, the text that was searched, if any)``.
     """
     spaces = set(store.meta().spaces)
-    early: Future[list[Hit]] | None = None
+    full_text = {FTS_SPACE: store.search_text}
+    if query.kind == "text":  # words of what is seen: for words, not for a recording's speech
+        full_text[TAGS_LIST] = store.search_tags
+    early: dict[str, Future[list[Hit]]] = {}
     if pool is not None and query.kind == "text" and re.search(r"\w", query.text):
-        early = pool.submit_list(store.search_text, query.text, k=candidates, filters=filters)
+        for name, run in full_text.items():
+            early[name] = pool.submit_list(run, query.text, k=candidates, filters=filters)
     spec = embedder.spec() if pool is not None and pool.processes else None
     if pool is None:
         vectors, text = query_vectors(embedder, query, spaces)
@@ -303,13 +316,13 @@ def query_lists(
             jobs[space] = pool.submit_list(store.search_vector, space, unit, k=candidates,
                                            filters=filters)  # fmt: skip
     if text and re.search(r"\w", text):
-        if early is not None and text == query.text:
-            jobs[FTS_SPACE] = early
-        elif pool is None:
-            jobs[FTS_SPACE] = store.search_text(text, k=candidates, filters=filters)
-        else:
-            jobs[FTS_SPACE] = pool.submit_list(store.search_text, text, k=candidates,
-                                               filters=filters)  # fmt: skip
+        for name, run in full_text.items():
+            if name in early and text == query.text:
+                jobs[name] = early[name]
+            elif pool is None:
+                jobs[name] = run(text, k=candidates, filters=filters)
+            else:
+                jobs[name] = pool.submit_list(run, text, k=candidates, filters=filters)
     lists = {name: job.result() if isinstance(job, Future) else job for name, job in jobs.items()}
     return lists, text
 
@@ -359,9 +372,11 @@ def fuse(lists: dict[str, list[Hit]], k: int, words: Sequence[str] = ()) -> list
     for name, hits in lists.items():
         for rank, hit in enumerate(hits, start=1):
             key = (hit.entry.id, hit.segment)
-            item = acc.setdefault(key, {"hit": hit, "score": 0.0, "by": {}})
+            item = acc.setdefault(key, {"hit": hit, "score": 0.0, "by": {}, "tags": None})
             item["score"] += 1.0 / (RRF_K + rank)
             item["by"].setdefault(name, hit.score)
+            if item["tags"] is None and hit.tags is not None:
+                item["tags"] = list(hit.tags)
     ranked = sorted(
         acc.values(),
         key=lambda it: (-it["score"], it["hit"].entry.path, it["hit"].segment or 0),
@@ -385,6 +400,7 @@ def fuse(lists: dict[str, list[Hit]], k: int, words: Sequence[str] = ()) -> list
                 segment=hit.segment,
                 scores={n: float(s) for n, s in item["by"].items()},
                 created=hit.entry.created,
+                tags=item["tags"] or [],
             )
         )
     return out
@@ -410,6 +426,7 @@ def search(
     *,
     filters: Filters | None = None,
     k: int = 10,
+    lists: Iterable[str] | None = None,
     pool: SearchPool | None = None,
 ) -> list[SearchResult]:
     """Search a library with any query (see the module docstring for the routing).
@@ -418,8 +435,9 @@ def search(
         store: the open library.
         embedder: the library's encoders (and joint space, if it has one).
         query: text, or a path to an image, video, recording or note.
-        filters: modality, date and path filters.
+        filters: modality, date, path and tag filters.
         k: results to return.
+        lists: fuse only these ranked lists (None: every list the query has).
         pool: threads to encode the query and run its lists in (None: this thread only).
 
     Returns:
@@ -429,5 +447,8 @@ def search(
         raise ValueError(f"k must be >= 1, got {k}")
     parsed = parse_query(query)
     candidates = max(3 * int(k), 30)
-    lists, text = query_lists(store, embedder, parsed, filters or Filters(), candidates, pool)
-    return fuse(lists, int(k), re.findall(r"\w+", text))
+    ranked, text = query_lists(store, embedder, parsed, filters or Filters(), candidates, pool)
+    if lists is not None:
+        keep = set(lists)
+        ranked = {name: hits for name, hits in ranked.items() if name in keep}
+    return fuse(ranked, int(k), re.findall(r"\w+", text))

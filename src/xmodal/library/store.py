@@ -25,6 +25,9 @@ Both are checked by the same contract test suite. The contract, for code built o
   of whose segments is already in the list. ``Hit.score`` there is the backend's relevance
   (BM25 for LanceDB, ``ts_rank`` for PostgreSQL): compare ranks, not scores, across backends.
   Fusing vector and text results (reciprocal rank fusion) is done above the store.
+* A video segment may carry visual tags (``Segment.tags``, ``None`` when never tagged) and
+  their words (``Segment.tag_text``); :meth:`Store.search_tags` matches any query word among
+  them, and ``Filters.tags`` keeps segments with one of the given tag words.
 * Reads are thread-safe and run beside a writer (see :class:`Store`); ``tests/library/
   test_store_contract.py`` checks it with threads searching while others ingest and remove.
 * :class:`Filters` apply to both searches identically: modality set, ``since <= created <=
@@ -64,10 +67,10 @@ class Store(Protocol):
     """A library's storage. Open one with :func:`open_store`; use it as a context manager.
 
     Threads: reads (``get_entry``, ``has_entry``, ``find_by_path``, ``iter_entries``,
-    ``segments``, ``search_vector``, ``search_text``, ``stats``, ``meta``) may run from any
-    number of threads at once, beside writes; writes through one store take turns (the store's
-    write lock) and never make readers wait. A reader sees each entry as it was committed,
-    with exactly its segments, never half-written.
+    ``segments``, ``search_vector``, ``search_text``, ``search_tags``, ``stats``, ``meta``) may
+    run from any number of threads at once, beside writes; writes through one store take turns
+    (the store's write lock) and never make readers wait. A reader sees each entry as it was
+    committed, with exactly its segments, never half-written.
     """
 
     @property
@@ -153,6 +156,13 @@ class Store(Protocol):
 
     def search_text(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
         """Full-text matches of ``query`` in segment texts and entry texts, best first."""
+        ...
+
+    def search_tags(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
+        """Full-text matches of ``query`` in segments' ``tag_text``, best first; ``Hit.space`` is
+        ``"tags"``. Unlike :meth:`search_text`, *any* word may match (tag words are a bag, and
+        a sentence says more than any tag): segments matching more, and rarer, words rank
+        higher. Stemming and stop words as in :meth:`search_text`."""
         ...
 
     def stats(self) -> dict[str, Any]:

@@ -203,6 +203,10 @@ def result_json(result: Any) -> dict[str, Any]:
         "matched_by": [str(m) for m in (result.matched_by or [])],
         "segment": getattr(result, "segment", None),
         "scores": {str(k): float(v) for k, v in (getattr(result, "scores", None) or {}).items()},
+        "tags": [
+            {"name": t.name, "score": round(float(t.score), 4)}
+            for t in getattr(result, "tags", None) or []
+        ],
         "media_url": f"/media/{result.entry_id}",
         "entry_url": f"/entries/{result.entry_id}",
     }

@@ -17,6 +17,13 @@ class Health(BaseModel):
     auth: bool = Field(description="whether this server requires a token")
 
 
+class TagOut(BaseModel):
+    """Something seen in a video segment (a visual tag)."""
+
+    name: str = Field(description='what is seen, e.g. "suit", "face"')
+    score: float = Field(description="mean class probability over the frames (face: share)")
+
+
 class SearchResultOut(BaseModel):
     """One search hit: an entry and, for audio/video, the matched time span."""
 
@@ -33,6 +40,9 @@ class SearchResultOut(BaseModel):
     segment: int | None = Field(None, description="the segment's index within the entry")
     scores: dict[str, float] = Field(
         default_factory=dict, description="each matching list's own score (cosine, or text rank)"
+    )
+    tags: list[TagOut] = Field(
+        default_factory=list, description="what the segment shows, best first (video only)"
     )
     media_url: str = Field(description="where to fetch the file (supports Range requests)")
     entry_url: str = Field(description="the entry's JSON")

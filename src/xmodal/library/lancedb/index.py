@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from xmodal.library.calibration import CALIBRATION_SEED, calibrate, calibration_queries
+from xmodal.library.columns import space_column
 from xmodal.library.lancedb.config import LanceStoreConfig
-from xmodal.library.records import space_column
 
 
 def ensure_scalar_indexes(segments: Any) -> None:

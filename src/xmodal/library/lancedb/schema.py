@@ -7,7 +7,9 @@ stay atomic across them)::
     entries.lance   one row per entry (+ ``gen``); full-text index on ``text``
     segments.lance  one row per segment: entry id, ``gen``, index, start/end, text, the entry's
                     modality/created/path (copied so filters run inside the vector search),
-                    ``written`` time, and one fixed-size float32 vector column per space
+                    ``written`` time, the visual tags (``tags`` JSON, NULL when untagged;
+                    ``tag_text`` with a full-text index; ``tag_terms`` ``|word|...|`` for the
+                    tag filter), and one fixed-size float32 vector column per space
                     (``v_<space>``, NULL where a segment has no vector in that space)
 """
 
@@ -19,18 +21,20 @@ from typing import Any
 
 import numpy as np
 
-from xmodal.library.records import (
-    Entry,
-    Filters,
-    LibraryMeta,
-    Segment,
+from xmodal.library.columns import (
     glob_to_like,
     space_column,
+    tag_like_patterns,
+    tag_terms_column,
+    tags_json,
 )
+from xmodal.library.records import Entry, Filters, LibraryMeta, Segment
 from xmodal.types import Modality
 
 META, ENTRIES, SEGMENTS = "meta", "entries", "segments"
-SEG_HIT_COLUMNS = ["entry_id", "gen", "idx", "start", "end", "text"]
+SEG_HIT_COLUMNS = ["entry_id", "gen", "idx", "start", "end", "text", "tags"]
+TAG_COLUMNS = ("tags", "tag_text", "tag_terms")
+"""The segments' tag columns (schema version 2), strings all."""
 
 
 def q(value: str) -> str:
@@ -83,6 +87,7 @@ def segments_schema(spaces: dict[str, int]) -> Any:
         ("created", pa.float64()),
         ("path", pa.string()),
         ("written", pa.float64()),
+        *((c, pa.string()) for c in TAG_COLUMNS),
     ]
     fields += [(space_column(s), pa.list_(pa.float32(), w)) for s, w in spaces.items()]
     return pa.schema(fields)
@@ -136,6 +141,9 @@ def segment_table(
         "created": [e.created for e, _ in rows],
         "path": [e.path for e, _ in rows],
         "written": [time.time()] * len(rows),
+        "tags": [tags_json(s.tags) for _, s in rows],
+        "tag_text": [s.tag_text for _, s in rows],
+        "tag_terms": [tag_terms_column(s.tag_text) for _, s in rows],
     }
     for space, width in spaces.items():
         mat = np.zeros((len(rows), width), dtype=np.float32)  # (S, D)
@@ -166,6 +174,15 @@ def where_sql(filters: Filters) -> tuple[str | None, bool]:
         like, exact = glob_to_like(filters.path_glob)
         parts.append(f"path LIKE {q(like)} ESCAPE '\\'")
     return (" AND ".join(parts) or None), exact
+
+
+def where_tags_sql(filters: Filters, where: str | None) -> str | None:
+    """``where`` plus the tag filter (segments only: entries have no tags)."""
+    if filters.tags is None:
+        return where
+    patterns = tag_like_patterns(filters.tags)
+    any_tag = " OR ".join(f"tag_terms LIKE {q(p)} ESCAPE '\\'" for p in patterns)
+    return f"({where}) AND ({any_tag})" if where else f"({any_tag})"
 
 
 def reconcile_columns(segments: Any, meta: LibraryMeta, force: Collection[str] = ()) -> set[str]:

@@ -5,7 +5,8 @@ Filters become a SQL ``where`` evaluated before the vector search (prefilter); g
 afterwards, fetching more until ``k`` hits survive. A segment row counts only when its entry is
 committed with the same generation (``gen``): hits are joined against an in-memory view of the
 entries table (:class:`EntriesView`), rebuilt when the table's version moves. Full text uses
-LanceDB's native FTS (BM25, English stemming, stop words); rows written since the last
+LanceDB's native FTS (BM25, English stemming, stop words) over transcripts (every query word
+must occur) and over segments' tag words (any word may); rows written since the last
 ``optimize()`` are searched unindexed, so results are always current.
 """
 
@@ -17,15 +18,22 @@ from typing import Any
 
 import numpy as np
 
-from xmodal.library.lancedb.schema import SEG_HIT_COLUMNS, entry_from_row, where_sql
+from xmodal.library.columns import space_column, tags_from_json
+from xmodal.library.lancedb.schema import (
+    SEG_HIT_COLUMNS,
+    entry_from_row,
+    where_sql,
+    where_tags_sql,
+)
 from xmodal.library.ranking import SegmentMatch, fetch_until, merge_text_hits, rank_vector_hits
 from xmodal.library.records import (
+    FTS_SPACE,
+    TAGS_LIST,
     Entry,
     Filters,
     Hit,
     LibraryMeta,
     check_query,
-    space_column,
 )
 
 
@@ -75,6 +83,7 @@ def search_vector(
     q = check_query(meta, space, vector, k)
     filters = filters or Filters()
     where, exact = where_sql(filters)
+    where = where_tags_sql(filters, where)
     col = space_column(space)
 
     def run(limit: int) -> tuple[int, list[Any]]:
@@ -123,7 +132,8 @@ def join(
     for r in rows:
         entry = view.get(r["entry_id"], r["gen"])
         if entry is not None and filters.matches(entry):
-            out.append((entry, r["idx"], r["start"], r["end"], r["text"] or "", score(r)))
+            tags = tags_from_json(r["tags"])
+            out.append((entry, r["idx"], r["start"], r["end"], r["text"] or "", score(r), tags))
     return out
 
 
@@ -134,14 +144,17 @@ def search_text(
     query: str,
     k: int = 10,
     filters: Filters | None = None,
+    column: str = "text",
 ) -> list[Hit]:
-    """Full-text matches in segment texts and entry texts (every word must occur).
+    """Full-text matches in segment texts and entry texts (every word must occur), or with
+    ``column="tag_text"`` in segments' tag words (any word may; ``Hit.space`` ``"tags"``).
 
     Args:
         entries: the entries table.
         segments: the segments table.
         view: the current committed entries (:class:`EntriesView`).
         query, k, filters: as :meth:`xmodal.library.store.Store.search_text`.
+        column: ``"text"`` (transcripts and notes) or ``"tag_text"`` (visual tags).
     """
     from lancedb.query import FullTextOperator, MatchQuery
 
@@ -151,9 +164,12 @@ def search_text(
         return []
     filters = filters or Filters()
     where, exact = where_sql(filters)
-    match = MatchQuery(query, "text", operator=FullTextOperator.AND)
+    seg_where = where_tags_sql(filters, where)
+    tags = column != "text"  # tags: any word (see Store.search_tags)
+    operator = FullTextOperator.OR if tags else FullTextOperator.AND
+    match = MatchQuery(query, column, operator=operator)
 
-    def fts(table: Any, columns: list[str], limit: int) -> list[dict[str, Any]]:
+    def fts(table: Any, columns: list[str], limit: int, where: str | None) -> list[Any]:
         """One (prefiltered) full-text query; through the table's async handle when there is
         one: one hand-off to LanceDB's event loop instead of six (schema lookups, execution)."""
         from lancedb.table import AsyncTable
@@ -172,15 +188,17 @@ def search_text(
         return b.to_arrow().to_pylist()  # pragma: no cover
 
     def run_segments(limit: int) -> tuple[int, list[Any]]:
-        rows = fts(segments, SEG_HIT_COLUMNS, limit)
+        rows = fts(segments, SEG_HIT_COLUMNS, limit, seg_where)
         return len(rows), join(view(), rows, filters, lambda r: r["_score"])
 
     def run_entries(limit: int) -> tuple[int, list[Any]]:
-        rows = fts(entries, ["id"], limit)
+        rows = fts(entries, ["id"], limit, where)
         current = view()
         kept = [(current.get(r["id"]), r["_score"]) for r in rows]
         return len(rows), [(e, s) for e, s in kept if e is not None and filters.matches(e)]
 
     seg_hits = fetch_until(k, exact, run_segments)
+    if tags or filters.tags is not None:  # entries have no tags
+        return merge_text_hits(seg_hits, [], k, TAGS_LIST if tags else FTS_SPACE)
     entry_hits = fetch_until(k, exact, run_entries)
     return merge_text_hits(seg_hits, entry_hits, k)

@@ -38,12 +38,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from xmodal.library.columns import space_column, tags_from_json
 from xmodal.library.lancedb.config import LanceStoreConfig
 from xmodal.library.lancedb.index import ensure_scalar_indexes, maybe_index
 from xmodal.library.lancedb.schema import (
     ENTRIES,
     META,
     SEGMENTS,
+    TAG_COLUMNS,
     entries_schema,
     entry_from_row,
     entry_row,
@@ -65,7 +67,6 @@ from xmodal.library.records import (
     Segment,
     check_compatible,
     schema_error,
-    space_column,
     validate_upsert,
 )
 from xmodal.types import Modality
@@ -75,7 +76,8 @@ class LanceStore:
     """A library in a directory (see the module docstring for layout and guarantees)."""
 
     MIGRATIONS: ClassVar[dict[int, Callable[[LanceStore], None]]] = {}
-    """Schema migrations: ``MIGRATIONS[v](store)`` upgrades a version-``v`` library to ``v + 1``."""
+    """Schema migrations: ``MIGRATIONS[v](store)`` upgrades a version-``v`` library to ``v + 1``.
+    ``1 -> 2`` adds the tag columns (existing segments read as untagged: ``tags`` NULL)."""
 
     def __init__(
         self,
@@ -210,6 +212,7 @@ class LanceStore:
         self._segments = self._db.create_table(SEGMENTS, schema=segments_schema(meta.spaces))
         self._entries.create_index("text", config=FTS())
         self._segments.create_index("text", config=FTS())
+        self._segments.create_index("tag_text", config=FTS())
         self._write_meta_rows({"library": meta.to_json(), "index": {}})  # last: marks it complete
         self._meta, self._index = meta, {}
 
@@ -433,9 +436,9 @@ class LanceStore:
                 for s in meta.spaces
                 if row.get(space_column(s)) is not None
             }
-            out.append(
-                Segment(entry_id, row["idx"], row["start"], row["end"], row["text"] or "", vectors)
-            )
+            tags = tags_from_json(row["tags"])
+            out.append(Segment(entry_id, row["idx"], row["start"], row["end"], row["text"] or "",
+                               vectors, tags, row["tag_text"] or ""))  # fmt: skip
         return out
 
     def _entries_view(self) -> EntriesView:
@@ -456,6 +459,12 @@ class LanceStore:
         """Full-text matches in segment texts and entry texts (every word must occur)."""
         self.meta()
         return search_text(self._entries, self._segments, self._entries_view, query, k, filters)
+
+    def search_tags(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
+        """Full-text matches in segments' tag words (any word)."""
+        self.meta()
+        return search_text(self._entries, self._segments, self._entries_view, query, k, filters,
+                           column="tag_text")  # fmt: skip
 
     # ------------------------------------------------------------------ housekeeping
 
@@ -564,3 +573,19 @@ class LanceStore:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _migrate_1_to_2(store: LanceStore) -> None:
+    """Schema 1 -> 2: the segments' tag columns (NULL: untagged) and the tag words' FTS index.
+    Idempotent, so a crash before the meta write only repeats it."""
+    import pyarrow as pa
+    from lancedb.index import FTS
+
+    have = {f.name for f in store._segments.schema}
+    add = [pa.field(c, pa.string()) for c in TAG_COLUMNS if c not in have]
+    if add:
+        store._segments.add_columns(add)
+    store._segments.create_index("tag_text", config=FTS(), replace=True)
+
+
+LanceStore.MIGRATIONS = {1: _migrate_1_to_2}

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 
 from xmodal.library.calibration import calibrate, calibration_queries
+from xmodal.library.columns import space_column
 from xmodal.library.postgres.config import PostgresStoreConfig
 from xmodal.library.postgres.schema import table
-from xmodal.library.records import space_column
 
 
 def calibrate_ef_search(

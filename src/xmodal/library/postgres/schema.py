@@ -7,15 +7,18 @@ Inside one PostgreSQL schema (``xmodal`` by default; one library per schema)::
     entries   id (PK), path, modality, created, modified, duration, text, tags text[], added,
               tsv tsvector GENERATED from text (GIN index)
     segments  (entry_id -> entries ON DELETE CASCADE, idx) PK, start_s, end_s, text,
-              tsv (GIN), and one ``vector(D)`` column per space ``v_<space>`` with an HNSW
-              index (``vector_cosine_ops``; spaces wider than 2000 are searched exactly)
+              tsv (GIN), the visual tags (``tags`` jsonb, NULL when untagged; ``tag_text``
+              with ``tag_tsv`` (GIN); ``tag_terms`` ``|word|...|`` for the tag filter), and one
+              ``vector(D)`` column per space ``v_<space>`` with an HNSW index
+              (``vector_cosine_ops``; spaces wider than 2000 are searched exactly)
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from xmodal.library.records import Entry, Filters, glob_to_like, space_column
+from xmodal.library.columns import glob_to_like, space_column, tag_like_patterns
+from xmodal.library.records import Entry, Filters
 from xmodal.types import Modality
 
 HNSW_MAX_DIM = 2000  # pgvector's HNSW limit for the vector type
@@ -53,7 +56,8 @@ def entry_select() -> Any:
 
 
 def filters_sql(filters: Filters) -> tuple[Any, dict[str, Any], bool]:
-    """``(condition on alias e, params, exact)``."""
+    """``(condition on alias e, params, exact)``; a tag filter is a condition on alias ``s``
+    (only segment queries may take one: entries have no tags)."""
     from psycopg import sql
 
     parts, params, exact = [sql.SQL("TRUE")], {}, True
@@ -69,6 +73,9 @@ def filters_sql(filters: Filters) -> tuple[Any, dict[str, Any], bool]:
     if filters.path_glob is not None:
         params["like"], exact = glob_to_like(filters.path_glob)
         parts.append(sql.SQL("e.path LIKE %(like)s ESCAPE '\\'"))
+    if filters.tags is not None:
+        params["tag_likes"] = tag_like_patterns(filters.tags)
+        parts.append(sql.SQL("s.tag_terms LIKE ANY(%(tag_likes)s)"))
     return sql.SQL(" AND ").join(parts), params, exact
 
 
@@ -109,6 +116,27 @@ def create_tables(cur: Any, schema: str) -> None:
         ).format(table(schema, "segments"), table(schema, "entries"))
     )
     cur.execute(sql.SQL("CREATE INDEX ON {} USING gin (tsv)").format(table(schema, "segments")))
+    add_tag_columns(cur, schema)
+
+
+def add_tag_columns(cur: Any, schema: str) -> None:
+    """The segments' tag columns and their full-text index (schema version 2; idempotent)."""
+    from psycopg import sql
+
+    cur.execute(
+        sql.SQL(
+            "ALTER TABLE {} ADD COLUMN IF NOT EXISTS tags jsonb, "
+            "ADD COLUMN IF NOT EXISTS tag_text text NOT NULL DEFAULT '', "
+            "ADD COLUMN IF NOT EXISTS tag_terms text NOT NULL DEFAULT '', "
+            "ADD COLUMN IF NOT EXISTS tag_tsv tsvector "
+            "GENERATED ALWAYS AS (to_tsvector('english', tag_text)) STORED"
+        ).format(table(schema, "segments"))
+    )
+    cur.execute(
+        sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} USING gin (tag_tsv)").format(
+            sql.Identifier(f"{schema}_segments_tag_tsv"), table(schema, "segments")
+        )
+    )
 
 
 def add_space(cur: Any, schema: str, space: str, width: int, m: int, ef_construction: int) -> None:

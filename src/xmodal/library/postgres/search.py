@@ -3,7 +3,8 @@
 Vector search orders by cosine distance (``<=>``) with the filters in the same query; on
 pgvector 0.8+ ``hnsw.iterative_scan = relaxed_order`` keeps scanning the graph until ``k`` rows
 pass the filters (results re-sorted exactly here). Full text uses
-``websearch_to_tsquery('english', ...)`` ranked by ``ts_rank``.
+``websearch_to_tsquery('english', ...)`` ranked by ``ts_rank``, over transcripts (every query
+word must occur) and over segments' tag words (any word may).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from typing import Any
 
 import numpy as np
 
+from xmodal.library.columns import space_column, tags_from_json
 from xmodal.library.postgres.schema import entry_from_row, entry_select, filters_sql, table
 from xmodal.library.ranking import fetch_until, merge_text_hits, rank_vector_hits
-from xmodal.library.records import Filters, Hit, LibraryMeta, check_query, space_column
+from xmodal.library.records import FTS_SPACE, TAGS_LIST, Filters, Hit, LibraryMeta, check_query
 
 
 def search_vector(
@@ -47,7 +49,7 @@ def search_vector(
     cond, params, exact = filters_sql(filters)
     col = sql.Identifier(space_column(space))
     query = sql.SQL(
-        "SELECT {ecols}, s.idx, s.start_s, s.end_s, s.text, s.{col} <=> %(q)s AS dist "
+        "SELECT {ecols}, s.idx, s.start_s, s.end_s, s.text, s.tags, s.{col} <=> %(q)s AS dist "
         "FROM {seg} s JOIN {ent} e ON e.id = s.entry_id "
         "WHERE s.{col} IS NOT NULL AND {cond} ORDER BY s.{col} <=> %(q)s LIMIT %(limit)s"
     ).format(
@@ -70,22 +72,30 @@ def search_vector(
         for r in rows:
             entry = entry_from_row(r)
             if filters.matches(entry):
-                idx, start, end, text, dist = r[9:]
-                kept.append((entry, idx, start, end, text or "", 1.0 - float(dist)))
+                idx, start, end, text, tags, dist = r[9:]
+                kept.append((entry, idx, start, end, text or "", 1.0 - float(dist),
+                             tags_from_json(tags)))  # fmt: skip
         return len(rows), kept
 
     return rank_vector_hits(fetch_until(k, exact, run), k, space)
 
 
 def search_text(
-    tx: Callable[[], Any], schema: str, query: str, k: int = 10, filters: Filters | None = None
+    tx: Callable[[], Any],
+    schema: str,
+    query: str,
+    k: int = 10,
+    filters: Filters | None = None,
+    tsv: str = "tsv",
 ) -> list[Hit]:
-    """Full-text matches in segment texts and entry texts (every word must occur).
+    """Full-text matches in segment texts and entry texts (every word must occur), or with
+    ``tsv="tag_tsv"`` in segments' tag words (any word may; ``Hit.space`` ``"tags"``).
 
     Args:
         tx: a cursor inside a transaction, as a context manager.
         schema: the library's PostgreSQL schema.
         query, k, filters: as :meth:`xmodal.library.store.Store.search_text`.
+        tsv: ``"tsv"`` (transcripts and notes) or ``"tag_tsv"`` (visual tags).
     """
     from psycopg import sql
 
@@ -95,14 +105,21 @@ def search_text(
         return []
     filters = filters or Filters()
     cond, params, exact = filters_sql(filters)
+    tags = tsv != "tsv"
+    if tags:  # any word (see Store.search_tags)
+        query = " or ".join(re.findall(r"\w+", query))
     params = {**params, "query": query}
     seg_sql = sql.SQL(
-        "SELECT {ecols}, s.idx, s.start_s, s.end_s, s.text, ts_rank(s.tsv, tq) AS score "
+        "SELECT {ecols}, s.idx, s.start_s, s.end_s, s.text, s.tags, ts_rank(s.{tsv}, tq) AS score "
         "FROM {seg} s JOIN {ent} e ON e.id = s.entry_id, "
         "websearch_to_tsquery('english', %(query)s) tq "
-        "WHERE s.tsv @@ tq AND {cond} ORDER BY score DESC, e.path, s.idx LIMIT %(limit)s"
+        "WHERE s.{tsv} @@ tq AND {cond} ORDER BY score DESC, e.path, s.idx LIMIT %(limit)s"
     ).format(
-        ecols=entry_select(), seg=table(schema, "segments"), ent=table(schema, "entries"), cond=cond
+        ecols=entry_select(),
+        tsv=sql.Identifier(tsv),
+        seg=table(schema, "segments"),
+        ent=table(schema, "entries"),
+        cond=cond,
     )
     ent_sql = sql.SQL(
         "SELECT {ecols}, ts_rank(e.tsv, tq) AS score "
@@ -119,7 +136,9 @@ def search_text(
         rows = fetch(seg_sql, limit)
         kept = [(entry_from_row(r), *r[9:]) for r in rows]
         return len(rows), [
-            (e, i, s, t, x or "", float(sc)) for e, i, s, t, x, sc in kept if filters.matches(e)
+            (e, i, s, t, x or "", float(sc), tags_from_json(g))
+            for e, i, s, t, x, g, sc in kept
+            if filters.matches(e)
         ]
 
     def run_entries(limit: int) -> tuple[int, list[Any]]:
@@ -128,5 +147,7 @@ def search_text(
         return len(rows), [(e, sc) for e, sc in kept if filters.matches(e)]
 
     seg_hits = fetch_until(k, exact, run_segments)
+    if tags or filters.tags is not None:  # entries have no tags
+        return merge_text_hits(seg_hits, [], k, TAGS_LIST if tags else FTS_SPACE)
     entry_hits = fetch_until(k, exact, run_entries)
     return merge_text_hits(seg_hits, entry_hits, k)

@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from xmodal.library.columns import space_column, tag_terms_column, tags_from_json
 from xmodal.library.locks import serialized
 from xmodal.library.postgres.config import PostgresStoreConfig
 from xmodal.library.postgres.index import calibrate_ef_search
@@ -34,6 +35,7 @@ from xmodal.library.postgres.schema import (
     ENTRY_COLS,
     HNSW_MAX_DIM,
     add_space,
+    add_tag_columns,
     create_tables,
     entry_from_row,
     entry_select,
@@ -50,7 +52,6 @@ from xmodal.library.records import (
     Segment,
     check_compatible,
     schema_error,
-    space_column,
     validate_upsert,
 )
 from xmodal.types import Modality
@@ -74,7 +75,8 @@ class PostgresStore:
 
     MIGRATIONS: ClassVar[dict[int, Callable[[PostgresStore], None]]] = {}
     """Schema migrations: ``MIGRATIONS[v](store)`` upgrades version ``v`` to ``v + 1`` (it runs
-    inside a transaction together with the version bump)."""
+    inside a transaction together with the version bump). ``1 -> 2`` adds the tag columns
+    (existing segments read as untagged: ``tags`` NULL)."""
 
     def __init__(
         self, url: str, *, create: bool = False, config: PostgresStoreConfig | None = None
@@ -330,20 +332,25 @@ class PostgresStore:
 
     def _write_segments(self, cur: Any, rows: list[tuple[Entry, Segment]]) -> None:
         from psycopg import sql
+        from psycopg.types.json import Jsonb
 
         if not rows:
             return
         spaces = list(self.meta().spaces)
-        cols = ["entry_id", "idx", "start_s", "end_s", "text", *map(space_column, spaces)]
+        cols = ["entry_id", "idx", "start_s", "end_s", "text", "tags", "tag_text", "tag_terms",
+                *map(space_column, spaces)]  # fmt: skip
         statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT BINARY)").format(
             self._t("segments"), sql.SQL(", ").join(map(sql.Identifier, cols))
         )
         with cur.copy(statement) as copy:
-            copy.set_types(["text", "int4", "float8", "float8", "text", *["vector"] * len(spaces)])
+            copy.set_types(["text", "int4", "float8", "float8", "text", "jsonb", "text", "text",
+                            *["vector"] * len(spaces)])  # fmt: skip
             for e, s in rows:
+                tags = None if s.tags is None else Jsonb([t.to_json() for t in s.tags])
                 copy.write_row(
-                    (e.id, s.index, s.start, s.end, s.text, *(s.vectors.get(sp) for sp in spaces))
-                )
+                    (e.id, s.index, s.start, s.end, s.text, tags, s.tag_text,
+                     tag_terms_column(s.tag_text), *(s.vectors.get(sp) for sp in spaces))
+                )  # fmt: skip
 
     def _write_entries(self, cur: Any, entries: list[Entry]) -> None:
         from psycopg import sql
@@ -505,7 +512,8 @@ class PostgresStore:
         with self._read_tx() as cur:
             cur.execute(
                 sql.SQL(
-                    "SELECT idx, start_s, end_s, text{} FROM {} WHERE entry_id = %s ORDER BY idx"
+                    "SELECT idx, start_s, end_s, text, tags, tag_text{} FROM {} "
+                    "WHERE entry_id = %s ORDER BY idx"
                 ).format(sql.SQL("").join(sql.SQL(", ") + c for c in cols), self._t("segments")),
                 (entry_id,),
             )
@@ -522,8 +530,10 @@ class PostgresStore:
                     for s, v in zip(spaces, vecs, strict=True)
                     if v is not None
                 },
+                tags_from_json(tags),
+                tag_text or "",
             )
-            for idx, start, end, text, *vecs in rows
+            for idx, start, end, text, tags, tag_text, *vecs in rows
         ]
 
     def search_vector(
@@ -539,6 +549,11 @@ class PostgresStore:
         """Full-text matches in segment texts and entry texts (every word must occur)."""
         self.meta()
         return search_text(self._read_tx, self.config.schema, query, k, filters)
+
+    def search_tags(self, query: str, k: int = 10, filters: Filters | None = None) -> list[Hit]:
+        """Full-text matches in segments' tag words (any word)."""
+        self.meta()
+        return search_text(self._read_tx, self.config.schema, query, k, filters, tsv="tag_tsv")
 
     # ------------------------------------------------------------------ housekeeping
 
@@ -632,3 +647,12 @@ class PostgresStore:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _migrate_1_to_2(store: PostgresStore) -> None:
+    """Schema 1 -> 2: the segments' tag columns (NULL: untagged) and their full-text index."""
+    with store._tx() as cur:
+        add_tag_columns(cur, store.config.schema)
+
+
+PostgresStore.MIGRATIONS = {1: _migrate_1_to_2}
