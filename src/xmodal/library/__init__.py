@@ -4,6 +4,7 @@ Layout (arrows point one way, no cycles; ``tests/library/test_layout.py`` checks
 
 * :mod:`~xmodal.library.records` — entries, segments, hits, filters, the library's meta;
   :mod:`~xmodal.library.columns` — how both backends lay them out in columns;
+  :mod:`~xmodal.library.checks` — the checks both backends run on input;
   :mod:`~xmodal.library.ranking` — ranking inside a store; :mod:`~xmodal.library.calibration` —
   tuning an approximate index;
 * :mod:`~xmodal.library.store` — the storage protocol and :func:`open_store`, over two backends

@@ -26,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from xmodal.library.checks import check_compatible
 from xmodal.library.dates import parse_when
 from xmodal.library.embed import Embedder, IngestConfig, parse_model_id
 from xmodal.library.export import export_row
@@ -35,7 +36,7 @@ from xmodal.library.ingest import reindex as _reindex
 from xmodal.library.joint import JointModel, find_model, load_joint
 from xmodal.library.locks import serialized
 from xmodal.library.pool import PoolConfig, SearchPool
-from xmodal.library.records import Entry, Filters, LibraryError, Segment, check_compatible
+from xmodal.library.records import Entry, Filters, LibraryError, Segment
 from xmodal.library.search import SearchResult
 from xmodal.library.search import search as _search
 from xmodal.library.store import Store, default_library_dir, open_store

@@ -4,9 +4,8 @@ An **entry** is one ingested file or note, identified by the SHA-256 of its cont
 (:func:`content_id`); its **segments** are time spans, each with one vector per embedding space
 and the transcript words spoken in it (a video's segments also carry the visual tags of what is
 seen). :class:`LibraryMeta` names the model that made the vectors and each space's width. How
-the backends lay these out in columns is :mod:`xmodal.library.columns`. The checks here
-(:func:`validate_upsert`, :func:`check_query`, :func:`check_compatible`) are shared by both
-storage backends, so they refuse the same input with the same message.
+the backends lay these out in columns is :mod:`xmodal.library.columns`, and the checks they share
+are in :mod:`xmodal.library.checks`.
 """
 
 from __future__ import annotations
@@ -319,79 +318,3 @@ class LibraryMeta:
             spaces=dict(obj["spaces"]),
             schema_version=int(obj["schema_version"]),
         )
-
-
-def check_compatible(stored: LibraryMeta, wanted: LibraryMeta, location: str) -> None:
-    """Raise :class:`LibraryError` unless ``wanted`` may write into a library holding ``stored``.
-
-    Spaces of ``wanted`` that the library lacks are fine (they are added); a space whose width
-    differs, or another model id, is refused with the reindex instruction.
-    """
-    reindex = "run `xmodal library reindex` to re-embed the library with the new model"
-    if stored.model_id != wanted.model_id:
-        raise LibraryError(
-            f"library at {location} holds vectors of model {stored.model_id!r}, "
-            f"not {wanted.model_id!r}: {reindex}"
-        )
-    for space, width in wanted.spaces.items():
-        have = stored.spaces.get(space)
-        if have is not None and have != width:
-            raise LibraryError(
-                f"library at {location} stores {have}-d vectors in space {space!r}, "
-                f"the model gives {width}-d: a library never mixes widths; {reindex}"
-            )
-
-
-def schema_error(location: str, found: int) -> LibraryError:
-    """The error for a library whose schema version this code cannot read or migrate."""
-    if found > SCHEMA_VERSION:
-        return LibraryError(
-            f"library at {location} has schema version {found}, newer than version "
-            f"{SCHEMA_VERSION} that this xmodal reads: upgrade xmodal"
-        )
-    return LibraryError(
-        f"library at {location} has schema version {found}; this xmodal uses version "
-        f"{SCHEMA_VERSION} and has no migration from {found}: ingest your files into a new "
-        "library (another --library or --db) and remove the old one"
-    )
-
-
-def validate_upsert(meta: LibraryMeta, entry: Entry, segments: list[Segment]) -> None:
-    """Check that ``segments`` belong to ``entry`` and their vectors fit the library's spaces."""
-    seen: set[int] = set()
-    for seg in segments:
-        if seg.entry_id != entry.id:
-            raise ValueError(
-                f"segment {seg.index} belongs to entry {seg.entry_id[:12]}…, not {entry.id[:12]}…"
-            )
-        if seg.index in seen:
-            raise ValueError(f"entry {entry.path}: segment index {seg.index} appears twice")
-        seen.add(seg.index)
-        for space, vec in seg.vectors.items():
-            width = meta.spaces.get(space)
-            if width is None:
-                raise ValueError(
-                    f"entry {entry.path}: unknown space {space!r}; the library has "
-                    f"{sorted(meta.spaces)}"
-                )
-            if vec.shape != (width,):
-                raise ValueError(
-                    f"entry {entry.path}: space {space!r} takes {width}-d vectors, "
-                    f"segment {seg.index} has {vec.shape[0]}-d"
-                )
-
-
-def check_query(meta: LibraryMeta, space: str, vector: np.ndarray, k: int) -> np.ndarray:
-    """Validate a vector query; returns the query as a (D,) float32 array."""
-    if space not in meta.spaces:
-        raise ValueError(f"unknown space {space!r}; the library has {sorted(meta.spaces)}")
-    q = np.ascontiguousarray(vector, dtype=np.float32)
-    if q.shape != (meta.spaces[space],):
-        raise ValueError(
-            f"space {space!r} takes {meta.spaces[space]}-d queries, got shape {q.shape}"
-        )
-    if not np.isfinite(q).all() or not np.any(q):
-        raise ValueError("query vector must be finite and non-zero")
-    if int(k) < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    return q

@@ -12,12 +12,12 @@ must occur) and over segments' tag words (any word may); rows written since the 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from xmodal.library.checks import check_query, check_text_query
 from xmodal.library.columns import space_column, tags_from_json
 from xmodal.library.lancedb.schema import (
     SEG_HIT_COLUMNS,
@@ -33,7 +33,6 @@ from xmodal.library.records import (
     Filters,
     Hit,
     LibraryMeta,
-    check_query,
 )
 
 
@@ -158,9 +157,7 @@ def search_text(
     """
     from lancedb.query import FullTextOperator, MatchQuery
 
-    if int(k) < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    if not re.search(r"\w", query):
+    if not check_text_query(query, k):
         return []
     filters = filters or Filters()
     where, exact = where_sql(filters)

@@ -38,6 +38,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from xmodal.library.checks import (
+    check_batch,
+    check_compatible,
+    check_migratable,
+    check_vectors,
+    cleared_spaces,
+)
 from xmodal.library.columns import space_column, tags_from_json
 from xmodal.library.lancedb.config import LanceStoreConfig
 from xmodal.library.lancedb.index import ensure_scalar_indexes, maybe_index
@@ -65,9 +72,6 @@ from xmodal.library.records import (
     LibraryError,
     LibraryMeta,
     Segment,
-    check_compatible,
-    schema_error,
-    validate_upsert,
 )
 from xmodal.types import Modality
 
@@ -146,10 +150,7 @@ class LanceStore:
     def _open_existing(self) -> None:
         meta, index = self._read_meta_table()
         version = meta.schema_version
-        if version != SCHEMA_VERSION:
-            steps = range(version, SCHEMA_VERSION)
-            if version > SCHEMA_VERSION or any(v not in self.MIGRATIONS for v in steps):
-                raise schema_error(str(self.path), version)
+        check_migratable(str(self.path), version, self.MIGRATIONS)
         self._entries = self._db.open_table(ENTRIES)
         self._segments = self._db.open_table(SEGMENTS)
         while version < SCHEMA_VERSION:
@@ -225,11 +226,7 @@ class LanceStore:
         """
         old = self.meta()
         meta = replace(meta, schema_version=SCHEMA_VERSION)
-        cleared = [
-            s
-            for s, w in meta.spaces.items()
-            if old.model_id != meta.model_id or old.spaces.get(s) != w
-        ]
+        cleared = cleared_spaces(old, meta)
         self._reconcile_columns(meta, force=cleared)
         self._write_meta(meta)
         self._meta = meta
@@ -261,14 +258,10 @@ class LanceStore:
         import pyarrow as pa
 
         meta = self.meta()
-        items = list(items)
-        ids = [e.id for e, _ in items]
-        if len(set(ids)) != len(ids):
-            raise ValueError("the same entry id appears twice in one batch")
-        for entry, segs in items:
-            validate_upsert(meta, entry, segs)
+        items = check_batch(meta, items)
         if not items:
             return
+        ids = [e.id for e, _ in items]
         gen = uuid.uuid4().hex
         seg_table = segment_table(
             [(e, s) for e, segs in items for s in segs], gen, meta.spaces, self._segments.schema
@@ -355,14 +348,7 @@ class LanceStore:
         """Replace one space's vectors of an entry's segments (rows in segment index order)."""
         import pyarrow as pa
 
-        width = self.meta().spaces.get(space)
-        if width is None:
-            raise ValueError(
-                f"unknown space {space!r}; the library has {sorted(self.meta().spaces)}"
-            )
-        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
-        if not np.isfinite(vecs).all():
-            raise ValueError(f"vectors for space {space!r} have NaN or inf values")
+        vecs, width = check_vectors(self.meta(), space, vectors)
         col = space_column(space)
 
         def change(entry: Any, segs: Any) -> tuple[Any, Any]:

@@ -15,10 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from xmodal.library.checks import check_query, check_text_query
 from xmodal.library.columns import space_column, tags_from_json
 from xmodal.library.postgres.schema import entry_from_row, entry_select, filters_sql, table
 from xmodal.library.ranking import fetch_until, merge_text_hits, rank_vector_hits
-from xmodal.library.records import FTS_SPACE, TAGS_LIST, Filters, Hit, LibraryMeta, check_query
+from xmodal.library.records import FTS_SPACE, TAGS_LIST, Filters, Hit, LibraryMeta
 
 
 def search_vector(
@@ -99,9 +100,7 @@ def search_text(
     """
     from psycopg import sql
 
-    if int(k) < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    if not re.search(r"\w", query):
+    if not check_text_query(query, k):
         return []
     filters = filters or Filters()
     cond, params, exact = filters_sql(filters)

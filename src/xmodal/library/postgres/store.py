@@ -27,6 +27,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from xmodal.library.checks import (
+    check_batch,
+    check_compatible,
+    check_migratable,
+    check_vectors,
+    cleared_spaces,
+)
 from xmodal.library.columns import space_column, tag_terms_column, tags_from_json
 from xmodal.library.locks import serialized
 from xmodal.library.postgres.config import PostgresStoreConfig
@@ -50,9 +57,6 @@ from xmodal.library.records import (
     LibraryError,
     LibraryMeta,
     Segment,
-    check_compatible,
-    schema_error,
-    validate_upsert,
 )
 from xmodal.types import Modality
 
@@ -207,10 +211,7 @@ class PostgresStore:
         meta = LibraryMeta.from_json(values["library"])
         self._index = values.get("index", {})
         version = meta.schema_version
-        if version != SCHEMA_VERSION:
-            steps = range(version, SCHEMA_VERSION)
-            if version > SCHEMA_VERSION or any(v not in self.MIGRATIONS for v in steps):
-                raise schema_error(self.location, version)
+        check_migratable(self.location, version, self.MIGRATIONS)
         while version < SCHEMA_VERSION:
             with self._conn.transaction():
                 self.MIGRATIONS[version](self)
@@ -286,11 +287,7 @@ class PostgresStore:
         """Adopt a new model; returns the spaces whose vectors were cleared (see Store)."""
         old = self.meta()
         meta = replace(meta, schema_version=SCHEMA_VERSION)
-        cleared = [
-            s
-            for s, w in meta.spaces.items()
-            if old.model_id != meta.model_id or old.spaces.get(s) != w
-        ]
+        cleared = cleared_spaces(old, meta)
         with self._conn.transaction(), self._tx() as cur:
             for space in old.spaces:
                 if space not in meta.spaces or space in cleared:
@@ -314,14 +311,10 @@ class PostgresStore:
         from psycopg import sql
 
         meta = self.meta()
-        items = list(items)
-        ids = [e.id for e, _ in items]
-        if len(set(ids)) != len(ids):
-            raise ValueError("the same entry id appears twice in one batch")
-        for entry, segs in items:
-            validate_upsert(meta, entry, segs)
+        items = check_batch(meta, items)
         if not items:
             return
+        ids = [e.id for e, _ in items]
         with self._tx() as cur:
             cur.execute(
                 sql.SQL("DELETE FROM {} WHERE entry_id = ANY(%s)").format(self._t("segments")),
@@ -416,14 +409,7 @@ class PostgresStore:
         """Replace one space's vectors of an entry's segments (rows in segment index order)."""
         from psycopg import sql
 
-        width = self.meta().spaces.get(space)
-        if width is None:
-            raise ValueError(
-                f"unknown space {space!r}; the library has {sorted(self.meta().spaces)}"
-            )
-        vecs = np.ascontiguousarray(vectors, dtype=np.float32)
-        if not np.isfinite(vecs).all():
-            raise ValueError(f"vectors for space {space!r} have NaN or inf values")
+        vecs, width = check_vectors(self.meta(), space, vectors)
         with self._tx() as cur:
             cur.execute(
                 sql.SQL("SELECT path FROM {} WHERE id = %s FOR UPDATE").format(self._t("entries")),
