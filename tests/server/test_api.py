@@ -205,6 +205,20 @@ def test_media_ranges_let_players_seek(client: TestClient, fake_world: FakeWorld
     assert note.text == "Buy milk and call the dentist tomorrow."
 
 
+def test_media_if_range_sends_the_whole_file_when_it_changed(
+    client: TestClient, fake_world: FakeWorld
+) -> None:
+    url = f"/media/{fake_world.video}"
+    etag = client.get(url).headers["etag"]
+    same = client.get(url, headers={"Range": "bytes=0-9", "If-Range": etag})
+    assert same.status_code == 206 and same.content == CLIP_BYTES[:10]
+    stale = client.get(url, headers={"Range": "bytes=0-9", "If-Range": '"an-older-etag"'})
+    assert stale.status_code == 200 and stale.content == CLIP_BYTES
+    for bad in ("bytes=9-2", "bytes=x-y", "items=0-9", "bytes=-"):  # ignored, not refused
+        whole = client.get(url, headers={"Range": bad})
+        assert whole.status_code == 200 and whole.content == CLIP_BYTES, bad
+
+
 def test_missing_media_file_is_a_clean_404(client: TestClient, fake_world: FakeWorld) -> None:
     Path(fake_world.library.entries[fake_world.audio].path).unlink()
     reply = client.get(f"/media/{fake_world.audio}")

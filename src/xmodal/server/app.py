@@ -181,9 +181,7 @@ def get_media(request: Request, entry_id: str) -> Response:
             raise
         raise ApiError(404, f"the file of entry {entry_id[:12]} is missing on the server") from None
     try:
-        return file_response(
-            path, request.headers.get("range"), request.method, Path(str(entry.path)).name
-        )
+        return file_response(path, Path(str(entry.path)).name)
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         raise ApiError(404, f"the file of entry {entry_id[:12]} is missing on the server") from None
 
