@@ -21,7 +21,7 @@ import itertools
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ import numpy as np
 
 from xmodal.data.manifest import read_dataset_info, write_dataset_info, write_manifest
 from xmodal.utils import default_workers, read_json
+from xmodal.workers import worker_pool
 
 
 def generate_clips(
@@ -147,19 +148,16 @@ def remove_stale(clips: Path, ids: Sequence[str]) -> None:
 def _build_parallel(
     build: Callable[..., object], jobs: list[tuple[Any, ...]], workers: int, bar: Any
 ) -> None:
-    """Run ``build(*job)`` for every job in ``workers`` forked processes, updating ``bar``."""
-    import multiprocessing
-
+    """Run ``build(*job)`` for every job in ``workers`` forked processes, updating ``bar``
+    (they leave with this process if it is killed: :func:`xmodal.workers.worker_pool`)."""
     # fork: workers start at once, and unguarded scripts, notebooks and stdin work (spawn and
     # forkserver re-run the calling script). The children use nothing of this process's threads
     # (the speech lock is fork-aware), except OpenCV's pool: a child forked after OpenCV ran
     # threads deadlocks, so OpenCV runs single-threaded here while the workers are forked.
-    methods = multiprocessing.get_all_start_methods()
-    ctx = multiprocessing.get_context("fork" if "fork" in methods else None)
     queue = iter(jobs)
     with (
         _opencv_single_threaded(),
-        ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as pool,
+        worker_pool(workers, start="fork", initializer=_init_worker) as pool,
     ):
         pending: set[Future] = set()
         try:

@@ -32,7 +32,6 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import (
     FIRST_COMPLETED,
     Future,
-    ProcessPoolExecutor,
     ThreadPoolExecutor,
     wait,
 )
@@ -58,6 +57,7 @@ from xmodal.library.notes import NOTE_SUFFIXES, chunk_note, front_matter_date, s
 from xmodal.library.records import Entry, LibraryError, Segment, content_id
 from xmodal.library.store import Store
 from xmodal.types import Modality
+from xmodal.workers import worker_pool
 
 __all__ = [
     "AUDIO_SPACE", "JOINT_SPACE", "MEDIA_SUFFIXES", "NOTE_SUFFIXES", "PRIMARY_SPACE",
@@ -318,17 +318,13 @@ def run_tasks(
             for task in tasks:
                 handle(run_task(embedder, task))
             return
-        import multiprocessing
-
-        ctx = multiprocessing.get_context("spawn")  # torch and fork do not mix
         joint_dir = None
         if embedder.has_joint:
             joint_dir = str(embedder.joint_dir or embedder.joint.run_dir)  # type: ignore[union-attr]
         queue = iter(tasks)
-        with ProcessPoolExecutor(
-            workers, mp_context=ctx, initializer=_init_worker,
-            initargs=(embedder.config, joint_dir),
-        ) as pool:  # fmt: skip
+        with worker_pool(  # torch and fork do not mix: spawn
+            workers, start="spawn", initializer=_init_worker, initargs=(embedder.config, joint_dir)
+        ) as pool:
             pending: set[Future] = set()
             try:
                 while True:

@@ -12,7 +12,8 @@ at once should keep every core busy without oversubscribing it, so:
   the caller's is untouched), or, with ``processes``, worker processes: a short query's
   encoding is mostly Python dispatching small torch operations, which holds the GIL, so only
   processes encode several queries truly at once (the server uses them). A worker process
-  exits by itself within a second once its parent is gone, even after a ``kill -9``;
+  exits by itself within a second once its parent is gone, even after a ``kill -9``
+  (:func:`xmodal.workers.worker_pool`);
 * a query's lists run side by side in ``list_workers`` threads (its full-text lists start
   while the query is still being encoded), so one search costs about its encoding plus its
   slowest list, not the sum.
@@ -26,10 +27,12 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, TypeVar
+
+from xmodal.workers import worker_pool
 
 T = TypeVar("T")
 
@@ -76,20 +79,9 @@ def _set_torch_threads(n: int) -> None:
     torch.set_num_threads(n)
 
 
-def _watch_parent(parent: int, every_s: float = 0.5) -> None:
-    """Exit this worker process as soon as ``parent`` is gone (it was re-parented)."""
-    while True:
-        time.sleep(every_s)
-        if os.getppid() != parent:
-            os._exit(0)
-
-
-def _start_worker(
-    threads: int, parent: int, initializer: Callable[..., Any] | None, initargs: tuple
-) -> None:
-    """Set up an encoding worker process: torch threads, the parent watch, the caller's setup."""
+def _init_encoder(threads: int, initializer: Callable[..., Any] | None, initargs: tuple) -> None:
+    """Set up an encoding worker process: torch threads, then the caller's setup."""
     _set_torch_threads(threads)
-    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
     if initializer is not None:
         initializer(*initargs)
 
@@ -146,13 +138,11 @@ class SearchPool:
                 initializer=_set_torch_threads,
                 initargs=(self.encode_threads,),
             )
-        import multiprocessing
-
-        return ProcessPoolExecutor(
+        return worker_pool(
             self.encode_workers,
-            mp_context=multiprocessing.get_context("spawn"),  # torch and fork do not mix
-            initializer=_start_worker,
-            initargs=(self.encode_threads, os.getpid(), self._initializer, self._initargs),
+            start="spawn",  # torch and fork do not mix
+            initializer=_init_encoder,
+            initargs=(self.encode_threads, self._initializer, self._initargs),
         )
 
     def start(self) -> list[int]:
