@@ -4,8 +4,9 @@ Measures, in one run on this machine:
 
 1. **In-process text search, broken down** — on the small library the server serves, and on a
    synthetic library of ``--segments`` (default 100,000) segments: the query's encoding
-   (MiniLM), each vector list (``text-frozen``, and ``joint`` when the library has one), the
-   full-text list (segments and whole entries), and the fusion, each timed on its own, one after
+   (MiniLM), each vector list (``text-frozen``; ``tags-frozen`` and ``joint`` when the library
+   has them), the full-text lists (``fts``: segments and whole entries; ``tags``: segments'
+   tag words), and the fusion, each timed on its own, one after
    the other (their sum is what a search cost when it ran them in sequence); then
    ``Library.search`` end to end, as it runs now (encoding in the search pool, the lists side by
    side, the full-text list started during the encoding) and with ``pool=None`` (everything in
@@ -178,6 +179,7 @@ def breakdown(library: Path, queries: list[str], k: int = 10) -> dict[str, list[
     from xmodal.library import Filters, Library
     from xmodal.library.embed import JOINT_SPACE, TEXT_SPACE
     from xmodal.library.search import fuse, search
+    from xmodal.library.tagging import TAG_SPACE
     from xmodal.types import Modality
 
     times: dict[str, list[float]] = {}
@@ -200,7 +202,7 @@ def breakdown(library: Path, queries: list[str], k: int = 10) -> dict[str, list[
         for q in queries:
             feat = timed("encode (MiniLM)", emb.text.extract, [q])[0]  # (384,)
             lists = {}
-            vectors = {TEXT_SPACE: feat}
+            vectors = {s: feat for s in (TEXT_SPACE, TAG_SPACE) if s in spaces}
             if joint is not None:
                 vectors[JOINT_SPACE] = timed("encode (joint head)", joint.encode_features,
                                              Modality.TEXT, [feat])[0]  # fmt: skip
@@ -209,6 +211,7 @@ def breakdown(library: Path, queries: list[str], k: int = 10) -> dict[str, list[
                 lists[space] = timed(f"list {space}", store.search_vector, space, unit,
                                      k=candidates, filters=none)  # fmt: skip
             lists["fts"] = timed("list fts", store.search_text, q, k=candidates, filters=none)
+            lists["tags"] = timed("list tags", store.search_tags, q, k=candidates, filters=none)
             timed("fusion", fuse, lists, k, re.findall(r"\w+", q))
             timed("search, sequential (pool=None)", search, store, emb, q, k=k)
             timed("search, as served (pool)", lib.search, q, k=k)

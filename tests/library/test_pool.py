@@ -71,14 +71,13 @@ def test_encoding_processes_run_apart_with_their_own_torch_threads() -> None:
         pool.close()
 
 
-def test_encoding_processes_exit_when_their_parent_is_killed(tmp_path) -> None:
+def test_encoding_processes_exit_when_their_parent_is_killed() -> None:
     """A server killed with SIGKILL leaves no encoding process behind (they watch their
     parent and leave within a second)."""
-    import os
-    import signal
     import subprocess
     import sys
-    import time
+
+    from tests.test_workers import _kill_and_check
 
     script = (
         "from xmodal.library.pool import PoolConfig, SearchPool\n"
@@ -88,23 +87,9 @@ def test_encoding_processes_exit_when_their_parent_is_killed(tmp_path) -> None:
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
-        workers = [int(x) for x in parent.stdout.readline().split()]
+        workers = {int(x) for x in parent.stdout.readline().split()}
         assert len(workers) == 2
-        os.kill(parent.pid, signal.SIGKILL)
-        parent.wait(10)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and any(_alive(w) for w in workers):
-            time.sleep(0.1)
-        assert not any(_alive(w) for w in workers)
+        _kill_and_check(parent, workers)
     finally:
         parent.kill()
-
-
-def _alive(pid: int) -> bool:
-    from pathlib import Path
-
-    stat = Path(f"/proc/{pid}/stat")
-    try:
-        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (FileNotFoundError, ProcessLookupError):
-        return False
+        parent.wait(30)
