@@ -71,6 +71,21 @@ def _wait_children(parent: subprocess.Popen, n: int, timeout: float = 240) -> se
     raise AssertionError(f"no {n} workers within {timeout} s")
 
 
+def check_no_worker_survives(parent: subprocess.Popen, printed: bool = False, n: int = 2) -> None:
+    """Once ``parent`` runs its ``n`` workers (``printed``: it prints their pids on one line;
+    else its child processes), SIGKILL it and check that none of them outlives it."""
+    try:
+        if printed:
+            workers = {int(x) for x in parent.stdout.readline().split()}
+            assert len(workers) == n
+        else:
+            workers = _wait_children(parent, n)
+        _kill_and_check(parent, workers)
+    finally:
+        parent.kill()
+        parent.wait(30)
+
+
 def test_pool_runs_work_in_its_workers() -> None:
     with worker_pool(2) as pool:
         pids = set(pool.map(_pid, range(6)))
@@ -93,13 +108,7 @@ def test_workers_exit_when_their_parent_is_killed(start: str) -> None:
     parent = subprocess.Popen(
         [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=root
     )
-    try:
-        workers = {int(x) for x in parent.stdout.readline().split()}
-        assert len(workers) == 2
-        _kill_and_check(parent, workers)
-    finally:
-        parent.kill()
-        parent.wait(30)
+    check_no_worker_survives(parent, printed=True)
 
 
 def _command(args: list[str], tmp_path: Path) -> subprocess.Popen:
@@ -123,11 +132,7 @@ def test_library_add_killed_leaves_no_worker(tmp_path: Path) -> None:
          "--no-progress", "--no-transcribe"],
         tmp_path,
     )  # fmt: skip
-    try:
-        _kill_and_check(parent, _wait_children(parent, 2))
-    finally:
-        parent.kill()
-        parent.wait(30)
+    check_no_worker_survives(parent)
 
 
 @pytest.mark.slow
@@ -137,8 +142,4 @@ def test_data_objects_killed_leaves_no_worker(tmp_path: Path) -> None:
          "--no-progress"],
         tmp_path,
     )  # fmt: skip
-    try:
-        _kill_and_check(parent, _wait_children(parent, 2))
-    finally:
-        parent.kill()
-        parent.wait(30)
+    check_no_worker_survives(parent)

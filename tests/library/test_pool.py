@@ -77,7 +77,7 @@ def test_encoding_processes_exit_when_their_parent_is_killed() -> None:
     import subprocess
     import sys
 
-    from tests.test_workers import _kill_and_check
+    from tests.test_workers import check_no_worker_survives
 
     script = (
         "from xmodal.library.pool import PoolConfig, SearchPool\n"
@@ -86,10 +86,4 @@ def test_encoding_processes_exit_when_their_parent_is_killed() -> None:
         "import time; time.sleep(600)\n"
     )
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    try:
-        workers = {int(x) for x in parent.stdout.readline().split()}
-        assert len(workers) == 2
-        _kill_and_check(parent, workers)
-    finally:
-        parent.kill()
-        parent.wait(30)
+    check_no_worker_survives(parent, printed=True)
