@@ -27,7 +27,7 @@ import numpy as np
 
 from xmodal.evaluation.sync import DEFAULT_MAX_OFFSET, FPS, WINDOW_FRAMES, estimate_offset
 from xmodal.evaluation.sync import offset_distances as _offset_distances
-from xmodal.sync.clip import SAMPLE_RATE, SyncCheckError, find_videos
+from xmodal.sync.clip import SAMPLE_RATE, SyncCheckError, find_videos, probe_picture_and_sound
 
 ANALYSIS_SIDE = 480  # frames are downscaled so their longer side is at most this
 
@@ -87,14 +87,10 @@ def read_clip(
     """
     import cv2
 
-    from xmodal.media import MediaError, probe, read_audio, read_video
+    from xmodal.media import MediaError, read_audio, read_video
 
     path = Path(path)
-    info = probe(path)
-    if info.video is None:
-        raise MediaError(path, "no video stream")
-    if info.audio is None:
-        raise SyncCheckError(f"{path}: no audio track; sync needs both sound and picture")
+    info = probe_picture_and_sound(path)
     size = _analysis_size(info)
     end = info.duration if max_seconds is None else min(max_seconds, info.duration or math.inf)
     gray: list[np.ndarray] = []

@@ -98,6 +98,15 @@ def clip_table(results: dict[str, Any], s: str) -> str:
     return markdown_table(headers, rows)
 
 
+def _finish(fig: Any, ax: Any, xlabel: str, ylabel: str, title: str, out: Path) -> Path:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, ncol=2)
+    return save_figure(fig, out)
+
+
 def plot_offsets(results: dict[str, Any], s: str, out: Path) -> Path | None:
     """Estimated against injected offset, per clip (main method, seed 0)."""
     main = _main(results)
@@ -110,12 +119,8 @@ def plot_offsets(results: dict[str, Any], s: str, out: Path) -> Path | None:
     ax.plot(ks, ks, color="black", lw=2, label="truth (absolute)")
     for clip, c in e["per_clip"][0].items():
         ax.plot(ks, c["estimates"], marker=".", lw=0.8, alpha=0.8, label=clip[:14])
-    ax.set_xlabel("injected offset (frames; positive = audio leads)")
-    ax.set_ylabel("estimated offset (frames)")
-    ax.set_title(f"{main['title']}: {s}", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=6, ncol=2)
-    return save_figure(fig, out)
+    xlabel = "injected offset (frames; positive = audio leads)"
+    return _finish(fig, ax, xlabel, "estimated offset (frames)", f"{main['title']}: {s}", out)
 
 
 def plot_curves(results: dict[str, Any], s: str, out: Path) -> Path | None:
@@ -130,12 +135,9 @@ def plot_curves(results: dict[str, Any], s: str, out: Path) -> Path | None:
         c = np.asarray(curve)
         ax.plot(range(-m, m + 1), c - np.median(c), lw=1, label=clip[:14])
     ax.axvline(0, color="black", lw=0.8)
-    ax.set_xlabel("offset (frames; positive = audio leads)")
-    ax.set_ylabel("mean log-probability - median")
-    ax.set_title(f"multi-way evidence per offset, published clips ({s})", fontsize=9)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=6, ncol=2)
-    return save_figure(fig, out)
+    title = f"multi-way evidence per offset, published clips ({s})"
+    xlabel = "offset (frames; positive = audio leads)"
+    return _finish(fig, ax, xlabel, "mean log-probability - median", title, out)
 
 
 def plot_roc(results: dict[str, Any], s: str, out: Path) -> Path | None:
