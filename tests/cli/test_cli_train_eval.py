@@ -61,13 +61,14 @@ def test_eval_seeds_trains_one_run_per_seed(world: Path, tmp_path: Path) -> None
     result = runner.invoke(app, [
         "eval", "retrieval", "--data", str(world), "--seeds", "0,1", "--out", str(out),
         "--video", PIXELS, "--steps", "4", "--segments", "4", "--pca-dim", "8", "--no-asr",
-        "--no-progress",
+        "--splits", "val,test,heldout", "--no-progress",
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (out / "runs" / "seed-0" / "joint.json").is_file()
     assert (out / "runs" / "seed-1" / "joint.json").is_file()
     results = read_json(out / "results.json")
     assert results["seeds"] == [0, 1] and len(set(results["model_ids"])) == 2
+    assert set(results["splits"]) == {"val", "test", "heldout"}  # --splits: val scored too
     stat = results["splits"]["test"]["model"]["text->video"]["label"]["mean_ap"]
     assert len(stat["values"]) == 2 and stat["mean"] == pytest.approx(np.mean(stat["values"]))
     assert " ± " in result.output

@@ -126,12 +126,12 @@ def test_asr_reference_row_and_transcript_cache(
     }
     calls = []
 
-    def perfect(wave: np.ndarray, grammar: str | None = None, sample_rate: int = 16000):
+    def perfect(wave: np.ndarray, sample_rate: int = 16000):
         calls.append(1)
         text = truth[hashlib.sha1(np.asarray(wave, np.float32).tobytes()).hexdigest()]
-        return asr.Transcript(text=text, words=(), grammar=False)
+        return asr.Transcript(text=text, words=(), grammar=False, engine=asr.MODEL_NAME)
 
-    monkeypatch.setattr(asr, "recognise", perfect)
+    monkeypatch.setattr(asr, "transcribe", perfect)
     ref = study.asr_reference(world, rows, tmp_path, progress=False)
     assert ref is not None
     table, info = ref
@@ -143,6 +143,6 @@ def test_asr_reference_row_and_transcript_cache(
     def deaf(*args, **kwargs):
         raise AssertionError("transcripts should come from the cache")
 
-    monkeypatch.setattr(asr, "recognise", deaf)
+    monkeypatch.setattr(asr, "transcribe", deaf)
     again = study.asr_reference(world, rows, tmp_path, progress=False)
     assert again is not None and again[0] == table

@@ -151,3 +151,55 @@ def test_tiny_wav2vec2_through_the_real_loading_path(tiny_wav2vec2_dir, monkeypa
     np.testing.assert_array_equal(batch[0], out)
     with pytest.raises(ValueError, match="too short"):
         enc.extract(wave[:100])
+
+
+def test_whisper_encoder_states_of_real_speech(shared_media) -> None:
+    """384-d states at 50/s; the same utterance in two encodings (16-bit WAV, 8-bit WAV) gives
+    nearly the same time-pooled state (cosine 0.994 measured), a different utterance does not
+    (0.81 measured against the cards recording)."""
+    pytest.importorskip("faster_whisper")
+    from xmodal.features.audio import WhisperEncoder
+    from xmodal.media import read_audio
+
+    enc = get("whisper-tiny.en")
+    assert isinstance(enc, WhisperEncoder) and enc.modality is Modality.AUDIO
+    assert enc.id == "whisper-tiny.en-1a5afae0-r50" and enc.dim == 384
+    assert enc.step_seconds == 0.02
+    wave = read_audio(shared_media / "sp07_speechrecognition_english.wav")  # 43,919 samples
+    states = enc.extract(wave)
+    assert states.shape == (138, 384) and states.dtype == np.float32  # ceil(43919 / 320)
+
+    def pooled(x: np.ndarray) -> np.ndarray:
+        v = enc.extract(x).mean(axis=0)
+        return v / np.linalg.norm(v)
+
+    same = pooled(read_audio(shared_media / "mx14_speechrecognition_mono_8bit.wav"))
+    other = pooled(read_audio(shared_media / "sp03_pocketsphinx_cards_005.wav"))
+    mine = pooled(wave)
+    assert mine @ same > 0.98 and mine @ other < 0.9
+
+    coarse = get("whisper-tiny.en:rate=10")
+    assert coarse.id == "whisper-tiny.en-1a5afae0-r10" and coarse.step_seconds == 0.1
+    pooled10 = coarse.extract(wave)
+    assert pooled10.shape == (28, 384)  # ceil(138 / 5); the last row averages 3 states
+    np.testing.assert_allclose(pooled10[1], states[5:10].mean(axis=0), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(pooled10[-1], states[135:].mean(axis=0), rtol=1e-5, atol=1e-5)
+
+
+def test_whisper_encoder_windows_and_parameters() -> None:
+    """A recording longer than Whisper's 30 s window is encoded window by window: the first
+    window's states do not depend on what comes after it."""
+    pytest.importorskip("faster_whisper")
+    enc = get("whisper-tiny.en")
+    wave = _voiced(31.0)
+    long = enc.extract(wave)
+    assert long.shape == (1550, 384)
+    head = enc.extract(wave[: 30 * SR])
+    assert head.shape == (1500, 384)
+    # the log-mel is normalised by the whole recording's peak, so the window is close, not equal
+    cos = (long[:1500] * head).sum(1) / np.linalg.norm(long[:1500], axis=1)
+    cos /= np.linalg.norm(head, axis=1)
+    assert cos.mean() > 0.99
+    for bad in ("rate=7", "rate=0", "rate=100", "threads=0", "sample_rate=8000"):
+        with pytest.raises(ValueError, match="whisper-tiny.en"):
+            get(f"whisper-tiny.en:{bad}")

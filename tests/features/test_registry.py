@@ -21,11 +21,14 @@ def test_available_lists_every_encoder_of_the_issue() -> None:
         "clip:<hub id or dir>",
         "logmel",
         "mfcc",
+        "whisper-tiny.en",
         "wav2vec2:<hub id or dir>",
         "minilm",
         "sentence-transformers:<hub id or dir>",
     ]
-    assert F.available(Modality.AUDIO) == ["logmel", "mfcc", "wav2vec2:<hub id or dir>"]
+    assert F.available(Modality.AUDIO) == [
+        "logmel", "mfcc", "whisper-tiny.en", "wav2vec2:<hub id or dir>",
+    ]  # fmt: skip
     assert F.available("text") == ["minilm", "sentence-transformers:<hub id or dir>"]
 
 

@@ -1,7 +1,7 @@
 """Ingest: segmentation helpers, real ingest of media and notes, failures, dedupe, crash-resume.
 
-The media are tiny hand-made clips carrying real speech from ``shared_media`` (pocketsphinx
-recognises it, so transcripts are real), plus silent synthetic clips.
+The media are tiny hand-made clips carrying real speech from ``shared_media`` (Whisper
+transcribes it, so transcripts are real), plus silent synthetic clips.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from xmodal.features.transcript import normalise_phrase, word_error_rate
 from xmodal.library.ingest import (
     AUDIO_SPACE,
     TEXT_SPACE,
@@ -229,13 +230,16 @@ def test_media_is_segmented_transcribed_and_embedded(mixed: dict) -> None:
     assert [(s.start, s.end) for s in segs] == spans
     assert segs[0].text == ""  # the 2 s of silence
     assert "spades" in segs[1].text and "hearts" in segs[2].text
-    assert "spades" in cards.text and "hearts" in cards.text
+    # Whisper's transcript, as written ("Eight of spades, four of close, seven of hearts.")
+    assert word_error_rate("eight of spades four of clubs seven of hearts", cards.text) <= 0.2
+    assert cards.text[0].isupper() and cards.text.endswith(".")
+    assert normalise_phrase(segs[1].text).startswith("eight of spades")  # words in windows
     for s in segs:
         assert s.vectors[VIDEO_SPACE].shape == (1280,) and AUDIO_SPACE in s.vectors
         assert np.linalg.norm(s.vectors[VIDEO_SPACE]) == pytest.approx(1.0, abs=1e-4)
     assert TEXT_SPACE not in segs[0].vectors and TEXT_SPACE in segs[1].vectors
     go = entries["goforward.wav"]
-    assert go.modality is Modality.AUDIO and "forward" in go.text
+    assert go.modality is Modality.AUDIO and word_error_rate("go forward ten meters", go.text) == 0
     assert all(VIDEO_SPACE not in s.vectors for s in lib.segments(go.id))
     note = entries["groceries.md"]
     assert note.modality is Modality.TEXT and note.duration is None

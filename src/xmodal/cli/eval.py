@@ -32,8 +32,13 @@ def retrieval(
         help="Output directory (default with --model: <first model>/retrieval).",
     ),  # fmt: skip
     asr: bool = typer.Option(
-        True, "--asr/--no-asr", help="Add the pocketsphinx transcript + MiniLM reference row."
+        True, "--asr/--no-asr", help="Add the Whisper transcript + MiniLM reference row."
     ),
+    splits: str = typer.Option(
+        "test,heldout",
+        "--splits",
+        help="Splits to score, comma-separated (add val to choose settings on it).",
+    ),  # fmt: skip
     steps: int = typer.Option(1500, "--steps", min=1, help="--seeds: optimiser steps per run."),
     video: str = typer.Option("efficientnet-lite0", "--video", help="--seeds: " + VIDEO_HELP),
     audio: str = typer.Option("logmel", "--audio", help="--seeds: " + AUDIO_HELP),
@@ -49,13 +54,14 @@ def retrieval(
     """Cross-modal retrieval: R@1/5/10, median rank and mAP for every ordered modality pair.
 
     Scores the test split and the held-out compositions, beside chance and (audio<->text) a
-    pocketsphinx + MiniLM reference; writes results.json, report.md and PNG figures.
+    Whisper + MiniLM reference; writes results.json, report.md and PNG figures.
     """
     from xmodal.cli.train import joint_config
     from xmodal.evaluation.studies.retrieval import evaluate_retrieval, run_retrieval_study
     from xmodal.features import EncoderUnavailable
 
     with user_errors(EncoderUnavailable, ImportError):
+        split_list = [s.strip() for s in splits.split(",") if s.strip()]
         if bool(model) == bool(seeds):
             raise ValueError("give either --model RUN_DIR (repeatable) or --seeds 0,1,2")
         if seeds:
@@ -71,10 +77,12 @@ def retrieval(
                 video=video, audio=audio, text=text, steps=steps, temporal=temporal,
                 segments=segments, pca_dim=pca_dim, fps=fps,
             )  # fmt: skip
-            results = run_retrieval_study(data, out, config, seed_list, asr=asr, progress=progress)
+            results = run_retrieval_study(data, out, config, seed_list, splits=split_list,
+                                          asr=asr, progress=progress)  # fmt: skip
         else:
             out = out if out is not None else model[0] / "retrieval"
-            results = evaluate_retrieval(model, data, out, asr=asr, progress=progress)
+            results = evaluate_retrieval(model, data, out, splits=split_list, asr=asr,
+                                         progress=progress)  # fmt: skip
         for t in results["targets"]:
             state = "met" if t["met"] else "missed"
             typer.echo(

@@ -8,7 +8,8 @@ word's character span in the input text and phoneme events (``espeakEVENT_PHONEM
 phoneme's espeak mnemonic (e.g. ``m``, ``'u:``, ``@2``; a leading ``'`` or ``,`` marks stress).
 Both carry the sample at which they start, so timings are exact to the native sample.
 
-Timings (milliseconds from the start of the waveform, unchanged by resampling):
+Timings (milliseconds from the start of the waveform, unchanged by resampling; words are
+:class:`xmodal.types.WordTiming`, the type speech recognition returns too, re-exported here):
 
 - a phoneme ends where the next phoneme (a pause included) or the clause end begins; pauses
   (espeak's ``_``-phonemes) are not listed, so silence is the gap between phonemes;
@@ -45,6 +46,8 @@ from typing import Any
 
 import numpy as np
 
+from xmodal.types import WordTiming
+
 SAMPLE_RATE = 16000
 
 # --- espeak-ng C API constants (speak_lib.h, API revision 12) ---------------------------------
@@ -70,21 +73,6 @@ _WORD_EDGE = re.compile(r"^[^\w]+|[^\w]+$")
 
 class SpeechError(RuntimeError):
     """Speech cannot be synthesised: library missing, unknown voice, bad arguments."""
-
-
-@dataclass(frozen=True)
-class WordTiming:
-    """One word of the input text and when it is spoken.
-
-    Attributes:
-        word: the word as written in the text, without surrounding punctuation.
-        start_ms: start time in milliseconds from the start of the waveform.
-        end_ms: end time in milliseconds.
-    """
-
-    word: str
-    start_ms: float
-    end_ms: float
 
 
 @dataclass(frozen=True)
@@ -139,7 +127,7 @@ class Speech:
             return {key: label, "start_ms": round(start_ms, 3), "end_ms": round(end_ms, 3)}
 
         return {
-            "words": [row("word", w.word, w.start_ms, w.end_ms) for w in self.words],
+            "words": [w.to_dict() for w in self.words],
             "phonemes": [row("phoneme", p.phoneme, p.start_ms, p.end_ms) for p in self.phonemes],
         }
 

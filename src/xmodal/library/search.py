@@ -219,9 +219,9 @@ def query_lists(
         if len(wave) < 2:
             raise LibraryError(f"{query.path}: the recording is empty")
         if np.abs(wave).max() > 1e-3:
-            from xmodal.features.asr import recognise
+            from xmodal.features.asr import transcribe
 
-            text = recognise(wave).text
+            text = transcribe(wave).text
         if text:
             vectors[TEXT_SPACE] = embedder.text.extract([text])[0]
         afeats = embedder.audio_features(wave) if embedder.audio is not None else None

@@ -21,7 +21,7 @@ Every number is mean ± std over the evaluated runs (one run per training seed; 
 - ``chance``: random unit vectors scored the same way
   (:func:`xmodal.evaluation.retrieval.chance_scores`);
 - ``asr_minilm``: the frozen-feature row where a shared space exists without training — the
-  audio is transcribed by pocketsphinx (free recognition, no grammar) and the transcript is
+  audio is transcribed by Whisper tiny.en (free transcription, no prompt) and the transcript is
   embedded by all-MiniLM-L6-v2, as is the text, so text→audio and audio→text are MiniLM
   text↔text similarities. No frozen encoder maps video into a space shared with audio or text
   here (CLIP's text tower would, but its weights are not available offline), so the video pairs
@@ -172,10 +172,11 @@ def chance_rows(emb: SplitEmbeddings) -> dict[str, dict[str, dict[str, float]]]:
 def transcribe_clips(
     dataset_dir: Path, rows: list[dict[str, Any]], cache_file: Path, progress: bool = True
 ) -> dict[str, str]:
-    """Free pocketsphinx transcripts of the rows' audio, cached (resumable) in ``cache_file``."""
+    """Free Whisper tiny.en transcripts of the rows' audio, cached (resumable) in ``cache_file``
+    (lines written by another recogniser are not reused)."""
     from tqdm import tqdm
 
-    from xmodal.features.asr import SAMPLE_RATE, recognise
+    from xmodal.features.asr import MODEL_NAME, SAMPLE_RATE, transcribe
     from xmodal.media import MediaError, read_audio
     from xmodal.utils import read_jsonl
 
@@ -183,7 +184,7 @@ def transcribe_clips(
     done = {
         r["id"]: r["text"]
         for r in (read_jsonl(cache_file) if cache_file.is_file() else [])
-        if r.get("dataset") == key
+        if r.get("dataset") == key and r.get("engine") == MODEL_NAME
     }
     todo = [r for r in rows if r["id"] not in done]
     cache_file.parent.mkdir(parents=True, exist_ok=True)
@@ -194,9 +195,10 @@ def transcribe_clips(
             except MediaError as e:
                 print(f"asr: skipped {e}", file=sys.stderr)
                 continue
-            text = recognise(wave).text
+            text = transcribe(wave).text
             done[row["id"]] = text
-            f.write(_json_line({"dataset": key, "id": row["id"], "text": text}))
+            line = {"dataset": key, "id": row["id"], "engine": MODEL_NAME, "text": text}
+            f.write(_json_line(line))
             f.flush()
     return {r["id"]: done[r["id"]] for r in rows if r["id"] in done}
 
@@ -274,7 +276,7 @@ def evaluate_retrieval(
         dataset_dir: the dataset (its features are extracted into its cache if needed).
         out_dir: where results.json, report.md and the figures go (created).
         splits: the splits to evaluate; those with no clip are reported as absent.
-        asr: compute the pocketsphinx + MiniLM reference row (transcripts are cached).
+        asr: compute the Whisper + MiniLM reference row (transcripts are cached).
         progress: show progress bars.
 
     Returns:
@@ -356,9 +358,9 @@ def evaluate_retrieval(
 
 def _try_asr(dataset_dir: Path, rows: list[dict[str, Any]], out: Path, progress: bool) -> Any:
     try:
-        import pocketsphinx  # noqa: F401
+        import faster_whisper  # noqa: F401
     except ImportError:
-        return "pocketsphinx is not installed (pip install 'xmodal[asr]')"
+        return "faster-whisper is not installed (pip install 'xmodal[asr]')"
     return asr_reference(dataset_dir, rows, out, progress)
 
 
@@ -395,6 +397,7 @@ def run_retrieval_study(
     config: Any = None,
     seeds: Sequence[int] = (0, 1, 2),
     *,
+    splits: Sequence[str] = SPLITS,
     asr: bool = True,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -406,6 +409,7 @@ def run_retrieval_study(
         config: a :class:`xmodal.pipelines.joint.JointTrainConfig` (its ``train.seed`` is
             replaced by each seed).
         seeds: the training seeds (three or more for mean ± std).
+        splits: the splits to evaluate (``val`` too when a default is to be chosen).
         asr: compute the ASR + MiniLM reference row.
         progress: show progress bars.
 
@@ -422,7 +426,7 @@ def run_retrieval_study(
     for seed in seeds:
         cfg = dataclasses.replace(config, train=dataclasses.replace(config.train, seed=int(seed)))
         runs.append(train_joint(dataset_dir, out / "runs" / f"seed-{seed}", cfg, progress=progress))
-    return evaluate_retrieval(runs, dataset_dir, out, asr=asr, progress=progress)
+    return evaluate_retrieval(runs, dataset_dir, out, splits=splits, asr=asr, progress=progress)
 
 
 # ----------------------------------------------------------------------------- figures
@@ -550,9 +554,9 @@ def format_report(results: dict[str, Any]) -> str:
     else:
         for split, info in asr.items():
             lines.append(
-                f"- `asr_minilm` ({split}): pocketsphinx transcript (free recognition) embedded "
-                f"by MiniLM, matched to MiniLM of the text; {info['clips']} clips, mean WER "
-                f"{info['wer_mean']:.2f}, {info['empty']} empty transcripts."
+                f"- `asr_minilm` ({split}): Whisper tiny.en transcript (free transcription) "
+                f"embedded by MiniLM, matched to MiniLM of the text; {info['clips']} clips, "
+                f"mean WER {info['wer_mean']:.2f}, {info['empty']} empty transcripts."
             )
     lines.append("- Video pairs have no frozen-feature row: no encoder available offline maps "
                  "video into a space shared with audio or text.")  # fmt: skip
