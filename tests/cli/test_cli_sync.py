@@ -143,6 +143,9 @@ def test_sync_check_refusals(tiny_model, shifted_clip, shared_media, tmp_path):
     assert "no sync model here" in _refusal([str(shifted_clip), "--model", str(tmp_path)])
     assert "too short" in _refusal([str(short)])  # the shipped model refuses it too
     assert "no such file" in _refusal([str(tmp_path / "nope.mp4"), *model])
+    assert "a folder; sync check takes one video file" in _refusal([str(tmp_path)])
+    assert "name it .mp4" in _refusal([str(shifted_clip), "--fix", str(tmp_path / "out.mkv")])
+    assert "not the input" in _refusal([str(shifted_clip), "--fix", str(shifted_clip)])
 
 
 def test_sync_train_lips_on_real_videos_and_install(shared_media, tmp_path):

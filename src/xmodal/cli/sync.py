@@ -39,6 +39,9 @@ def check(
     max_seconds: float | None = typer.Option(
         None, "--max-seconds", min=1.0, help="Analyse only the first N seconds.", show_default=False
     ),
+    progress: bool = typer.Option(
+        True, "--progress/--no-progress", help="Show a progress bar on long videos."
+    ),
 ) -> None:
     """Estimate the offset between the audio and the lips of VIDEO. Works out of the box.
 
@@ -59,8 +62,12 @@ def check(
     from xmodal.sync.check import check_video, plot_curve
     from xmodal.sync.fix import fix_video
 
+    if fix is not None and fix.suffix.lower() != ".mp4":
+        raise typer.BadParameter(f"{fix}: --fix writes an MP4, so name it .mp4", param_hint="--fix")
+    if fix is not None and fix.resolve() == video.resolve():
+        raise typer.BadParameter(f"{fix}: write a new file, not the input", param_hint="--fix")
     with user_errors(FaceError, ImportError):
-        result = check_video(video, model, max_seconds=max_seconds)
+        result = check_video(video, model, max_seconds=max_seconds, progress=progress)
         if plot is not None:
             plot_curve(result, plot)
         if fix is not None and result.clear:
@@ -123,10 +130,11 @@ def train(
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
-    """Train a sync model on your own in-sync videos: each 0.2 s of lips against the same
-    video's audio at every offset of ±15 frames, the in-sync one the target (multi-way
-    matching). Videos without exactly one face, without audio or shorter than about 1.4 s
-    are skipped and listed.
+    """Train a sync model on your own in-sync videos (the shipped one needs no training).
+
+    Each 0.2 s of lips is scored against the same video's audio at every offset of ±15
+    frames, the in-sync one the target (multi-way matching). Videos without exactly one face,
+    without audio or shorter than about 1.4 s are skipped and listed.
 
     The shipped model was made with this command on 15 real clips (docs/sync.md).
     """

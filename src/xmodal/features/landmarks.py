@@ -76,7 +76,12 @@ def predictor_path() -> Path:
 
 
 @functools.lru_cache(maxsize=1)
-def _dlib_models() -> tuple[Any, Any]:
+def dlib_models() -> tuple[Any, Any]:
+    """dlib's HOG face detector and the 68-point shape predictor, loaded once (about a second).
+
+    Raises:
+        FaceError: the ``face`` extra is not installed.
+    """
     try:
         import dlib
     except ImportError:
@@ -99,7 +104,7 @@ def detect_faces_hog(gray: np.ndarray, face_side: float | None = None) -> list[n
     """
     import cv2
 
-    detector, _ = _dlib_models()
+    detector, _ = dlib_models()
     longer = max(gray.shape)
     levels = [(100.0 / face_side, 0)] if face_side else [(320 / longer, 0), (640 / longer, 1)]
     for scale, upsample in dict.fromkeys((min(1.0, s), u) for s, u in levels):
@@ -194,7 +199,7 @@ class _Tracker:
         """Landmarks (68, 2) of frame ``t``, or None when no face is tracked there."""
         import dlib
 
-        _, predictor = _dlib_models()
+        _, predictor = dlib_models()
         fresh = None
         if t % self.rescan_every == 0:
             side = None if self.box is None else self.box[2] - self.box[0]

@@ -248,6 +248,7 @@ def check_video(
     *,
     min_windows: int = 5,
     max_seconds: float | None = None,
+    progress: bool = False,
 ) -> SyncCheck:
     """Estimate the audio-visual offset of a video with one speaking face.
 
@@ -256,6 +257,7 @@ def check_video(
         model: a :class:`LipScorer`, a model directory (see :func:`load_model`), or None.
         min_windows: fewest 0.2 s windows with the face; shorter clips are refused.
         max_seconds: analyse only the first N seconds.
+        progress: show a progress bar while the face is tracked (long videos).
 
     Returns:
         A :class:`SyncCheck`.
@@ -268,6 +270,8 @@ def check_video(
     from xmodal.sync.syncnet import check_with_syncnet
 
     path = Path(path)
+    if path.is_dir():
+        raise SyncCheckError(f"{path}: a folder; sync check takes one video file")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     if isinstance(model, LipScorer):
@@ -279,7 +283,7 @@ def check_video(
             path, scorer, Path(where), data, min_windows=min_windows, max_seconds=max_seconds
         )
     _refuse_short_before_reading(path, scorer.max_offset, min_windows, max_seconds)
-    clip = read_lip_clip(path, max_seconds)
+    clip = read_lip_clip(path, max_seconds, progress=progress)
     found = np.flatnonzero(~np.isnan(clip.lips[:, 0]))
     verdict = check_clip(clip, scorer, min_windows)
     return SyncCheck(

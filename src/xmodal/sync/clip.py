@@ -142,12 +142,16 @@ def probe_picture_and_sound(path: Path) -> Any:
     return info
 
 
-def read_lip_clip(path: str | os.PathLike[str], max_seconds: float | None = None) -> LipClip:
+def read_lip_clip(
+    path: str | os.PathLike[str], max_seconds: float | None = None, progress: bool = False
+) -> LipClip:
     """Track the face of a video and read its lip signals and audio.
 
     Args:
         path: a video with one speaking face and its sound.
         max_seconds: read only the first N seconds.
+        progress: show a progress bar over the frames (on stderr, once the tracking has taken
+            over two seconds).
 
     Returns:
         The :class:`LipClip`.
@@ -157,12 +161,25 @@ def read_lip_clip(path: str | os.PathLike[str], max_seconds: float | None = None
         SyncCheckError: no audio track.
         FaceError: no face, several faces, or the ``face`` extra is missing.
     """
-    from xmodal.features.landmarks import lip_signals, track_landmarks
+    from tqdm.auto import tqdm
+
+    from xmodal.features.landmarks import dlib_models, lip_signals, track_landmarks
     from xmodal.media import MediaError, read_audio
 
     path = Path(path)
-    probe_picture_and_sound(path)
-    faces = track_landmarks(gray_frames(path, FPS, max_seconds))
+    info = probe_picture_and_sound(path)
+    dlib_models()  # loaded before the progress bar starts its clock
+    seconds = min(info.duration or math.inf, max_seconds or math.inf)
+    frames = tqdm(
+        gray_frames(path, FPS, max_seconds),
+        total=None if math.isinf(seconds) else math.ceil(seconds * FPS),
+        desc="faces",
+        unit="frame",
+        disable=not progress,
+        delay=2.0,
+        leave=False,
+    )
+    faces = track_landmarks(frames)
     if len(faces.points) == 0:
         raise MediaError(path, "no video frames")
     faces.face_track()  # FaceError: no face, or several

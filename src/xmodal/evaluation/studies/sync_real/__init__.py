@@ -297,6 +297,8 @@ def run_study(
     Raises:
         ValueError: fewer than 3 usable development clips.
     """
+    from tqdm.auto import tqdm
+
     from xmodal.evaluation.studies.sync_real.report import write_report
 
     config = config or SyncRealConfig()
@@ -326,15 +328,19 @@ def run_study(
         "skipped": skipped,
         "methods": {},
     }
-    for name in config.methods:
-        seeds = range(config.seeds if name.startswith("multiway") else 1)  # others: deterministic
+    seeds = {m: config.seeds if m.startswith("multiway") else 1 for m in config.methods}
+    bar = tqdm(total=sum(seeds.values()), desc="methods", unit="run", disable=not progress)
+    for name in config.methods:  # training-free methods are deterministic: one run
         per_seed: dict[str, list[dict[str, Any]]] = {s: [] for s in SETS}
         rows_by_seed: dict[str, list[list[dict[str, Any]]]] = {s: [] for s in SETS}
-        for seed in seeds:
+        for seed in range(seeds[name]):
+            bar.set_postfix_str(f"{name} seed {seed}")
             for s, (scores, rows) in _run_seed(name, seed, names, inputs, swaps, config).items():
                 per_seed[s].append(scores)
                 rows_by_seed[s].append(rows)
+            bar.update()
         results["methods"][name] = _summarise(name, per_seed, rows_by_seed)
+    bar.close()
     results["seconds"] = time.perf_counter() - started
     write_report(results, out)
     return results
