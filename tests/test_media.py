@@ -335,3 +335,17 @@ def test_raw_pcm_needs_its_format(shared_media: Path) -> None:
     info = probe(path, raw=RawAudioFormat())
     assert info.audio.sample_rate == 16000 and info.duration == pytest.approx(len(audio) / SR)
     assert len(read_audio(path, 8000, raw=RawAudioFormat())) == pytest.approx(len(audio) / 2, abs=2)
+
+
+def test_write_mp4_streams_frames_from_an_iterable(tmp_path: Path) -> None:
+    """Frames from a generator give the same file as the same frames in one array."""
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (6, 33, 47, 3), dtype=np.uint8)  # odd sides: padded per frame
+    write_mp4(tmp_path / "array.mp4", frames, 8)
+    write_mp4(tmp_path / "stream.mp4", (f for f in frames), 8)
+    assert (tmp_path / "stream.mp4").read_bytes() == (tmp_path / "array.mp4").read_bytes()
+    with pytest.raises(ValueError, match="at least one frame"):
+        write_mp4(tmp_path / "bad.mp4", iter([]), 8)
+    with pytest.raises(ValueError, match="frame 2 is"):
+        write_mp4(tmp_path / "bad.mp4", [frames[0], frames[1], frames[2, :20]], 8)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["array.mp4", "stream.mp4"]

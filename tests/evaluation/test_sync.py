@@ -6,10 +6,18 @@ import numpy as np
 import pytest
 
 from xmodal.evaluation.sync import (
+    balanced_threshold,
     chance_accuracy,
     estimate_offset,
+    lag_correlations,
+    log_softmax_curve,
+    null_zscore,
     offset_distances,
+    offset_scores,
     pairwise_distances,
+    peak_prominence,
+    relative_absolute_accuracy,
+    roc_curve,
     shift_windows,
     sync_accuracy,
     valid_windows,
@@ -100,3 +108,62 @@ def test_sync_accuracy_and_chance():
     # 31 offsets; interior truths have 3 hits, the two ends 2: (29 * 3 + 2 * 2) / 31^2
     assert chance_accuracy(15) == pytest.approx(91 / 961)
     assert chance_accuracy(15, tolerance=0) == pytest.approx(1 / 31)
+
+
+@pytest.mark.parametrize("d", [-7, 0, 4])
+def test_offset_scores_peak_at_the_injected_offset(d):
+    video, audio = _audio_leading_by(d, dim=16)
+    scores = offset_scores(video, audio, max_offset=10)  # (n, 21)
+    n = len(valid_windows(len(video), len(audio), 10))
+    assert scores.shape == (n, 21)
+    i, k = 3, 10 + d  # row 3 is video window 13; column k is offset d
+    assert scores[i, k] == pytest.approx(video[13] @ audio[13 - d])
+    curve = log_softmax_curve(scores)
+    assert int(np.argmax(curve)) - 10 == d
+    assert np.all(curve <= 0) and np.exp(curve).sum() <= 1 + 1e-9
+
+
+def test_log_softmax_curve_keeps_only_chosen_windows():
+    scores = np.array([[0.0, 5.0, 0.0], [9.0, 0.0, 0.0]])
+    only_first = log_softmax_curve(scores, np.array([True, False]))
+    assert int(np.argmax(only_first)) == 1
+    assert only_first[1] == pytest.approx(5 - np.log(np.exp(5) + 2))
+    assert np.isnan(log_softmax_curve(scores, np.array([False, False]))).all()
+    assert peak_prominence(np.array([0.0, 1.0, 4.0])) == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize("d", [-5, 3])
+def test_lag_correlations_find_a_lagged_copy(rng, d):
+    signal = rng.standard_normal(120)
+    video = signal[20:100]
+    audio = signal[20 + d : 100 + d]  # audio[i - d] = video[i]: the audio leads by d
+    curve = lag_correlations(video, audio, max_offset=8)
+    assert int(np.nanargmax(curve)) - 8 == d
+    assert curve[8 + d] == pytest.approx(1.0)
+    video_with_gaps = video.copy()
+    video_with_gaps[::7] = np.nan  # unknown frames are left out, not zero-filled
+    assert lag_correlations(video_with_gaps, audio, 8)[8 + d] == pytest.approx(1.0)
+    assert np.isnan(lag_correlations(np.ones(80), audio, 8)).all()  # constant: no correlation
+
+
+def test_relative_and_absolute_accuracy():
+    # a clip published 2 frames off: consistent (relative) but not absolutely right
+    rel, ab = relative_absolute_accuracy({-3: -1, 0: 2, 3: 5, 6: 7})
+    assert rel == [True, True, True, True] and ab == [False, False, False, True]
+    rel, ab = relative_absolute_accuracy({0: 0, 5: None})
+    assert rel == [True, False] and ab == [True, False]
+    with pytest.raises(ValueError, match="shift 0"):
+        relative_absolute_accuracy({1: 1})
+
+
+def test_roc_and_balanced_threshold():
+    roc = roc_curve(np.array([3.0, 4.0, 5.0]), np.array([0.0, 1.0, 2.0]))
+    assert roc["auc"] == 1.0 and roc["tpr"][-1] == 1.0 and roc["fpr"][-1] == 1.0
+    assert roc_curve(np.array([1.0]), np.array([1.0]))["auc"] == 0.5
+    assert balanced_threshold(np.array([3.0, 4.0, 5.0]), np.array([0.0, 1.0, 2.0])) == 2.5
+    # cuts at 1.25, 2.5 and 3.75 all reach balanced accuracy 0.75: the widest gap (2 to 3) wins
+    t = balanced_threshold(np.array([1.5, 3.0, 4.0, 5.0]), np.array([0.0, 1.0, 2.0, 3.5]))
+    assert t == pytest.approx(2.5)
+    assert null_zscore(5.0, np.array([1.0, 3.0])) == pytest.approx(3.0)
+    with pytest.raises(ValueError):
+        null_zscore(1.0, np.array([1.0]))

@@ -179,3 +179,171 @@ def chance_accuracy(max_offset: int = DEFAULT_MAX_OFFSET, tolerance: int = 1) ->
     offsets = np.arange(-max_offset, max_offset + 1)
     hits = np.abs(offsets[:, None] - offsets[None, :]) <= tolerance  # (2M+1, 2M+1)
     return float(hits.mean())
+
+
+# ----------------------------------------------------------------------------- multi-way scores
+
+
+def offset_scores(
+    video_emb: np.ndarray, audio_emb: np.ndarray, max_offset: int = DEFAULT_MAX_OFFSET
+) -> np.ndarray:
+    """Dot-product score of each video window with the audio window at every candidate offset.
+
+    Same windows and columns as :func:`offset_distances` (row ``r`` is video window
+    ``max_offset + r``, column ``k`` offset ``k - max_offset``), but a similarity: higher means
+    more alike.
+
+    Args:
+        video_emb: (Tv, D) video embeddings.
+        audio_emb: (Ta, D) audio embeddings on the same frame grid.
+        max_offset: offsets ``-max_offset..max_offset`` frames are tried.
+
+    Returns:
+        (n_windows, 2 * max_offset + 1) float64 scores.
+    """
+    v = np.asarray(video_emb, dtype=np.float64)
+    a = np.asarray(audio_emb, dtype=np.float64)
+    if v.ndim != 2 or a.ndim != 2 or v.shape[1] != a.shape[1]:
+        raise ValueError(f"expected (Tv, D) and (Ta, D) embeddings, got {v.shape} and {a.shape}")
+    i = np.asarray(valid_windows(len(v), len(a), max_offset))  # (n,) video windows
+    j = i[:, None] - np.arange(-max_offset, max_offset + 1)[None, :]  # (n, 2M+1) audio windows
+    return np.einsum("nd,nkd->nk", v[i], a[j]) if len(i) else np.zeros((0, 2 * max_offset + 1))
+
+
+def log_softmax_curve(scores: np.ndarray, keep: np.ndarray | None = None) -> np.ndarray:
+    """The multi-way evidence per offset: the log-softmax over offsets, averaged over windows.
+
+    Args:
+        scores: (n, 2M+1) from :func:`offset_scores`.
+        keep: (n,) bool, the windows to average (default: all).
+
+    Returns:
+        (2M+1,) mean log-probability of each offset (higher is likelier); NaN without windows.
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    if keep is not None:
+        s = s[np.asarray(keep, dtype=bool)]
+    if len(s) == 0:
+        return np.full(scores.shape[1], np.nan)
+    s = s - s.max(axis=1, keepdims=True)
+    logp = s - np.log(np.exp(s).sum(axis=1, keepdims=True))  # (n, 2M+1)
+    return logp.mean(axis=0)
+
+
+def peak_prominence(curve: np.ndarray) -> float:
+    """``max(curve) - median(curve)``: how far the best offset stands out of a score curve."""
+    c = np.asarray(curve, dtype=np.float64)
+    return float(np.nanmax(c) - np.nanmedian(c))
+
+
+def null_zscore(value: float, null: np.ndarray) -> float:
+    """How many standard deviations ``value`` lies above a null distribution.
+
+    Args:
+        value: the statistic measured on the real pairing.
+        null: (n,) the same statistic on pairings known to be unrelated (n >= 2).
+
+    Returns:
+        ``(value - mean(null)) / std(null)`` (the std floored at 1e-6).
+    """
+    n = np.asarray(null, dtype=np.float64)
+    if n.size < 2:
+        raise ValueError(f"a null distribution needs at least 2 values, got {n.size}")
+    return float((value - n.mean()) / max(float(n.std()), 1e-6))
+
+
+def lag_correlations(
+    video_signal: np.ndarray, audio_signal: np.ndarray, max_offset: int = DEFAULT_MAX_OFFSET
+) -> np.ndarray:
+    """Pearson correlation of a per-frame video signal with an audio signal at every offset.
+
+    Entry ``k`` (offset ``o = k - max_offset``) correlates ``video[i]`` with ``audio[i - o]``
+    over the frames ``i`` of :func:`valid_windows` where both are finite: the same pairing and
+    sign as :func:`offset_distances` (a positive offset: the audio leads).
+
+    Args:
+        video_signal: (Tv,) e.g. the lip aperture per frame (NaN where unknown).
+        audio_signal: (Ta,) e.g. the audio log-energy per frame.
+        max_offset: offsets ``-max_offset..max_offset`` frames are tried.
+
+    Returns:
+        (2 * max_offset + 1,) correlations, NaN where fewer than 3 frames pair up or a signal
+        is constant.
+    """
+    v = np.asarray(video_signal, dtype=np.float64).ravel()
+    a = np.asarray(audio_signal, dtype=np.float64).ravel()
+    i = np.asarray(valid_windows(len(v), len(a), max_offset))
+    if len(i) == 0:
+        return np.full(2 * max_offset + 1, np.nan)
+    x = np.repeat(v[i][:, None], 2 * max_offset + 1, axis=1)  # (n, 2M+1)
+    y = a[i[:, None] - np.arange(-max_offset, max_offset + 1)[None, :]]  # (n, 2M+1)
+    ok = np.isfinite(x) & np.isfinite(y)
+    count = ok.sum(axis=0)  # (2M+1,)
+    x, y = np.where(ok, x, 0.0), np.where(ok, y, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mx, my = x.sum(0) / count, y.sum(0) / count
+        dx, dy = np.where(ok, x - mx, 0.0), np.where(ok, y - my, 0.0)
+        sxx, syy = (dx * dx).sum(0), (dy * dy).sum(0)
+        r = (dx * dy).sum(0) / np.sqrt(sxx * syy)
+    flat = (sxx <= 1e-12 * np.maximum(1.0, count)) | (syy <= 1e-12 * np.maximum(1.0, count))
+    return np.where((count >= 3) & ~flat, np.clip(r, -1.0, 1.0), np.nan)
+
+
+def relative_absolute_accuracy(
+    estimates: dict[int, int | None], tolerance: int = 1
+) -> tuple[list[bool], list[bool]]:
+    """Per injected shift ``k``: is ``est(k) - est(0)`` within ``tolerance`` of ``k`` (relative),
+    and ``est(k)`` itself (absolute, for clips published in sync)?
+
+    Args:
+        estimates: injected shift -> estimated offset (None: no estimate, counted wrong); must
+            hold shift 0.
+
+    Returns:
+        ``(relative hits, absolute hits)`` in the order of ``sorted(estimates)``.
+    """
+    if 0 not in estimates:
+        raise ValueError("estimates must include the unshifted clip (shift 0)")
+    base = estimates[0]
+    rel, ab = [], []
+    for k in sorted(estimates):
+        e = estimates[k]
+        rel.append(e is not None and base is not None and abs(e - base - k) <= tolerance)
+        ab.append(e is not None and abs(e - k) <= tolerance)
+    return rel, ab
+
+
+def roc_curve(positive: np.ndarray, negative: np.ndarray) -> dict[str, object]:
+    """ROC of a score that should be higher for positives.
+
+    Returns:
+        ``{"auc", "thresholds", "tpr", "fpr"}``: the area under the curve (ties count half)
+        and the curve's points, thresholds decreasing.
+    """
+    p = np.asarray(positive, dtype=np.float64)
+    n = np.asarray(negative, dtype=np.float64)
+    if p.size == 0 or n.size == 0:
+        raise ValueError("roc_curve needs positives and negatives")
+    auc = float(((p[:, None] > n[None, :]) + 0.5 * (p[:, None] == n[None, :])).mean())
+    thresholds = np.unique(np.r_[p, n])[::-1]
+    tpr = [(p >= t).mean() for t in thresholds]
+    fpr = [(n >= t).mean() for t in thresholds]
+    return {"auc": auc, "thresholds": thresholds.tolist(), "tpr": tpr, "fpr": fpr}
+
+
+def balanced_threshold(positive: np.ndarray, negative: np.ndarray) -> float:
+    """The threshold (``score >= t`` is positive) that maximises (TPR + TNR) / 2.
+
+    Among equally good thresholds the widest gap is used and the threshold is put halfway
+    between the two scores around it.
+    """
+    p = np.sort(np.asarray(positive, dtype=np.float64))
+    n = np.sort(np.asarray(negative, dtype=np.float64))
+    if p.size == 0 or n.size == 0:
+        raise ValueError("balanced_threshold needs positives and negatives")
+    scores = np.unique(np.r_[p, n])
+    cuts = np.r_[scores[0] - 1.0, (scores[:-1] + scores[1:]) / 2, scores[-1] + 1.0]
+    gaps = np.r_[np.inf, np.diff(scores), np.inf]
+    balanced = np.array([((p >= c).mean() + (n < c).mean()) / 2 for c in cuts])
+    best = np.flatnonzero(np.isclose(balanced, balanced.max()))
+    return float(cuts[best[np.argmax(gaps[best])]])

@@ -163,10 +163,31 @@ def track_faces(
     """
     if detect_every < 1:
         raise ValueError(f"detect_every must be >= 1, got {detect_every}")
+    steps = range(0, len(frames), detect_every)
+    passes = [(t, detect_faces(frames[t], **detect_kwargs)) for t in steps]
+    return link_detections(passes, iou_threshold, max_missed)
+
+
+def link_detections(
+    passes: list[tuple[int, list[np.ndarray]]], iou_threshold: float = 0.3, max_missed: int = 4
+) -> list[FaceTrack]:
+    """Link the boxes of successive detection passes into tracks by overlap.
+
+    A detection joins the live track whose last box overlaps it most (IoU above
+    ``iou_threshold``); otherwise it starts a new track. A track dies after ``max_missed``
+    passes without a match.
+
+    Args:
+        passes: ``(frame index, boxes found there)`` per detection pass, in frame order.
+        iou_threshold: least overlap to continue a track.
+        max_missed: detection passes a track may miss before it ends.
+
+    Returns:
+        Every track, most detections first.
+    """
     tracks: list[FaceTrack] = []
     live: list[tuple[FaceTrack, int]] = []  # (track, passes missed)
-    for t in range(0, len(frames), detect_every):
-        found = detect_faces(frames[t], **detect_kwargs)
+    for t, found in passes:
         matched: set[int] = set()
         next_live: list[tuple[FaceTrack, int]] = []
         for track, missed in live:
@@ -190,7 +211,11 @@ def track_faces(
 
 
 def single_face_track(
-    tracks: list[FaceTrack], n_frames: int, detect_every: int = 5, min_presence: float = 0.3
+    tracks: list[FaceTrack],
+    n_frames: int,
+    detect_every: int = 5,
+    min_presence: float = 0.3,
+    needs: str = "a frontal face at least a tenth of the frame's shorter side",
 ) -> FaceTrack:
     """The one persistent face of a clip.
 
@@ -203,6 +228,7 @@ def single_face_track(
         n_frames: T, the clip's number of frames.
         detect_every: the ``detect_every`` used for ``tracks``.
         min_presence: least fraction of detection passes a persistent track is found in.
+        needs: what the detector needs, for the "no face" message.
 
     Returns:
         The single persistent track.
@@ -216,8 +242,7 @@ def single_face_track(
     if not persistent:
         seen = f"; only brief detections in {len(tracks)} place(s)" if tracks else ""
         raise FaceError(
-            f"no face found (the detector needs a frontal face at least a tenth of the "
-            f"frame's shorter side, visible in a third of the frames{seen})"
+            f"no face found (the detector needs {needs}, visible in a third of the frames{seen})"
         )
     if len(persistent) > 1:
         raise FaceError(

@@ -25,6 +25,7 @@ from torch import nn
 from xmodal.config import ConfigError, from_dict, load_yaml, save_yaml, to_dict
 from xmodal.models.beta_vae import BetaVAE, BetaVAEConfig
 from xmodal.models.joint_embedding import JointEmbedding, JointEmbeddingConfig
+from xmodal.models.lip_sync import LipSync, LipSyncConfig
 from xmodal.models.seq2seq import Seq2Seq, Seq2SeqConfig
 from xmodal.models.sync_net import SyncNet, SyncNetConfig
 
@@ -174,3 +175,4 @@ register("beta_vae", BetaVAEConfig, BetaVAE)
 register("seq2seq", Seq2SeqConfig, Seq2Seq)
 register("joint_embedding", JointEmbeddingConfig, JointEmbedding)
 register("sync_net", SyncNetConfig, SyncNet)
+register("lip_sync", LipSyncConfig, LipSync)
