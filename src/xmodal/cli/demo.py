@@ -1,11 +1,12 @@
 """``xmodal demo``: the main job on built-in data (what ``make demo`` runs).
 
-A small object-action world → video and audio features → the thesis comparison on one seed
-(raw-feature baseline, β-VAE with the linear ramp-up + Seq2Seq, cross-decoding, the leaky audit)
-→ the speech-out pipeline's held-out evaluation → one held-out clip spoken to ``said.wav`` →
-the results table → a joint video/audio/text space trained on the world's train split, the
-test and held-out clips ingested into a fresh memory library, and three cross-modal searches
-(a sentence, a recording, a frame) → where everything is.
+A small object-action world → video and audio features → the video → speech translation chosen
+on val (the raw-feature baseline), fitted in a worker process while a joint video/audio/text
+space is trained on the world's train split, the test and held-out clips are ingested into a
+fresh memory library and searched three ways (a sentence, a recording, a frame) → the
+translation's speech judged on seen (test) and unseen (held-out) pairs by two listeners beside
+their ceilings → one held-out clip spoken to ``said.wav`` with ``said.png`` → where everything
+is.
 """
 
 from __future__ import annotations
@@ -28,11 +29,12 @@ def demo(
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
-    """Generate a small world, train the thesis pipeline, evaluate it on held-out
-    compositions, speak one held-out clip to OUT/said.wav, then search a memory library of the
-    world's test and held-out clips by a sentence, a recording and a frame.
+    """Generate a small world, fit the video → speech translation chosen on val (in a worker,
+    while a memory library of the world's test and held-out clips is built and searched by a
+    sentence, a recording and a frame), judge its speech on seen and held-out pairs with two
+    listeners, and speak one held-out clip to OUT/said.wav (and OUT/said.png).
 
-    Reruns reuse what is already there (world, features, finished training runs, the library).
+    Reruns reuse what is already there (world, features, finished runs, the library).
     """
     import time
 
@@ -40,23 +42,23 @@ def demo(
 
     from xmodal.cli._common import user_errors
     from xmodal.cli.demo_library import demo_library, match_counts
+    from xmodal.cli.demo_translate import (
+        DEMO_MODEL,
+        demo_config,
+        judge_ceilings,
+        pick_heldout_clip,
+        speak_clip,
+        start_fit_and_judge,
+    )
     from xmodal.data.manifest import clip_path, read_manifest
     from xmodal.data.objects import WorldConfig, generate, summarize
-    from xmodal.evaluation.studies.thesis import (
-        ThesisStudyConfig,
-        results_table,
-        run_study,
-        speech_table,
-        target_line,
-    )
-    from xmodal.features.asr import phrase_grammar, recognise
     from xmodal.joint import train_joint
-    from xmodal.media import write_wav
-    from xmodal.pipelines.translation import TranslationPipeline, load_clip_features
-    from xmodal.utils import default_workers
+    from xmodal.translate import load_clip_features
+    from xmodal.translate.evaluate import judges_table
+    from xmodal.workers import worker_pool
 
     console = Console()
-    world_dir, report_dir = out / "world", out / "report"
+    world_dir, translate_dir = out / "world", out / "translate"
     t0 = time.perf_counter()
     with user_errors(ImportError):
         console.print(f"[bold]1/5[/bold] object-action world: {size} clips -> {world_dir}")
@@ -65,62 +67,63 @@ def demo(
         console.print(
             f"    splits {summary['splits']}; held-out pairs: {', '.join(summary['heldout_pairs'])}"
         )
-        config = (ThesisStudyConfig.quick if quick else ThesisStudyConfig.demo)(first_seed=seed)
+        config = demo_config(quick)
         console.print(
-            f"[bold]2/5[/bold] features: video {config.pipeline.video_encoder} at "
-            f"{config.pipeline.video_fps or 'native'} fps, audio {config.pipeline.audio_encoder}"
+            f"[bold]2/5[/bold] features: video {config.video_encoder} at "
+            f"{config.video_fps or 'native'} fps, audio {config.audio_encoder}"
         )
-        load_clip_features(world_dir, config.pipeline, progress)
+        load_clip_features(world_dir, config, progress)
+        run = translate_dir / DEMO_MODEL
         console.print(
-            "[bold]3/5[/bold] train and evaluate: baseline, β-VAE (linear ramp-up) + Seq2Seq, "
-            "cross-decoding, leaky audit, speech out"
+            f"[bold]3/5[/bold] translation, in a worker process meanwhile: fit the "
+            f"{DEMO_MODEL} pipeline (the best on val: docs/studies.md) -> {run}, then judge its "
+            "speech on test and held-out clips (pocketsphinx under the phrase grammar, Whisper "
+            "tiny.en free)"
         )
-        results = run_study(world_dir, report_dir, config, workers=workers or default_workers(),
-                            progress=progress)  # fmt: skip
-        console.print("[bold]4/5[/bold] speak one held-out clip")
-        model_dir = report_dir / "runs" / f"s{seed}" / "speech-vae"
-        pipe = TranslationPipeline.load(model_dir)
-        clip = _pick_heldout_clip(world_dir)
-        wave = pipe.translate_clip(world_dir / clip["path"])
-        said_path = out / "said.wav"
-        write_wav(said_path, wave, 16000)
-        grammar = phrase_grammar(list(pipe.phrases().values()))
-        said = recognise(wave, grammar, dither=1e-3).text
-        truth = pipe.phrases()[(clip["object"], clip["action"])]
-        console.print()
-        console.print(results_table(results), markup=False)
-        if results["speech"]["models"]:
-            console.print(speech_table(results), markup=False)
-        for target in results["targets"].values():
-            verdict = "met" if target["met"] else "MISSED (the report says what limits it)"
-            console.print(f"{target_line(target)} — {verdict}", markup=False)
-        console.print(
-            f"\nHeld-out clip {clip['id']} ({clip['object']}, {clip['action']}: a pair never seen "
-            f"in training) -> {said_path}\n  the system says: "
-            f"{said or '(nothing recognisable)'!r}  (canonical phrase: {truth!r})\n",
-            markup=False,
-        )
-
         joint_dir, library_dir = out / "joint", out / "library"
+        with worker_pool(1) as pool:
+            translation = start_fit_and_judge(pool, world_dir, run, config, seed=seed)
+            console.print(
+                f"[bold]4/5[/bold] memory library: a joint video/audio/text space trained on the "
+                f"train split -> {joint_dir}; the test and held-out clips ingested into "
+                f"{library_dir}"
+            )
+            train_joint(world_dir, joint_dir, demo_joint_config(config, quick),
+                        progress=progress)  # fmt: skip
+            report, searches = demo_library(world_dir, library_dir, model=joint_dir,
+                                            workers=workers, splits=("test", "heldout"),
+                                            progress=progress)  # fmt: skip
+            ceilings = judge_ceilings(world_dir, translate_dir, config, progress=progress)
+            judged = translation.result()
+        console.print(f"    {report.summary()}", markup=False)
+        counts = match_counts(world_dir, searches)
+        clips = {str(clip_path(world_dir, r).resolve()): r for r in read_manifest(world_dir)}
+        for (description, hits), (objects, pairs, n) in zip(searches, counts, strict=True):
+            console.print(_hits_table(hits, clips, title=description))
+            console.print(f"    of {n} hits, {objects} show the query's object and {pairs} its "
+                          "(object, action)", markup=False)  # fmt: skip
+        clip = pick_heldout_clip(world_dir)
         console.print(
-            f"[bold]5/5[/bold] memory library: a joint video/audio/text space trained on the train "
-            f"split -> {joint_dir}; the test and held-out clips ingested into {library_dir}"
+            f"[bold]5/5[/bold] what the translation says: {judged['label']} on test (pairs seen "
+            "in training) and held-out clips (pairs never seen), beside each listener's "
+            "ceilings; held-out clip "
+            f"{clip['id']} ({clip['object']}, {clip['action']}) -> {out / 'said.wav'}, "
+            f"{out / 'said.png'}"
         )
-        train_joint(world_dir, joint_dir, demo_joint_config(config.pipeline, quick),
-                    progress=progress)  # fmt: skip
-        report, searches = demo_library(world_dir, library_dir, model=joint_dir, workers=workers,
-                                        splits=("test", "heldout"), progress=progress)  # fmt: skip
-    console.print(f"    {report.summary()}", markup=False)
-    counts = match_counts(world_dir, searches)
-    clips = {str(clip_path(world_dir, r).resolve()): r for r in read_manifest(world_dir)}
-    for (description, hits), (objects, pairs, n) in zip(searches, counts, strict=True):
-        console.print(_hits_table(hits, clips, title=description))
-        console.print(f"    of {n} hits, {objects} show the query's object and {pairs} its "
-                      "(object, action)", markup=False)  # fmt: skip
+        table = {judged["label"]: judged["splits"], "ceilings": ceilings}
+        console.print(judges_table(table), markup=False)
+        spoken = speak_clip(run, world_dir, clip, out)
+    console.print(f"held-out clip {clip['id']}: {clip['object']}, {clip['action']} (a pair never "
+                  "seen in training)", markup=False)  # fmt: skip
+    for judge, text in spoken["heard"].items():
+        console.print(f"    {judge} hears: {text or '(nothing)'!r}", markup=False)
+    console.print(f"    canonical phrase: {spoken['canonical']!r}", markup=False)
     console.print(
-        f"\nreport: {report_dir / 'report.md'}  results: {report_dir / 'results.json'}\n"
-        f"translate any clip: xmodal translate CLIP.mp4 --model {model_dir} -o said.wav "
-        f"--recognise\nsearch the library: xmodal library search 'rotate the knife' "
+        f"\njudged: {run / 'eval' / 'report.md'}\n"
+        f"the thesis' β-VAE pipeline: xmodal train translate --data {world_dir} --out "
+        f"{translate_dir / 'flat'} --model flat\n"
+        f"translate any clip: xmodal translate CLIP.mp4 --model {run} "
+        f"-o said.wav --recognise\nsearch the library: xmodal library search 'rotate the knife' "
         f"--library {library_dir}\n({time.perf_counter() - t0:.0f} s)",
         markup=False,
     )
@@ -152,14 +155,3 @@ def demo_joint_config(pipeline: Any, quick: bool = False) -> Any:
     train = TrainConfig(max_steps=steps, batch_size=128, lr=1e-3, weight_decay=0.01,
                         eval_every=max(steps // 6, 5), log_every=max(steps // 30, 1))  # fmt: skip
     return JointTrainConfig(video=pipeline.video_encoder, fps=pipeline.video_fps, train=train)
-
-
-def _pick_heldout_clip(world_dir: Path) -> dict:
-    """The first held-out (knife, rotate) clip, else the first held-out clip."""
-    from xmodal.data.manifest import read_manifest
-
-    rows = [r for r in read_manifest(world_dir) if r["split"] == "heldout"]
-    if not rows:
-        raise ValueError(f"{world_dir}: the world has no held-out clips")
-    knife = [r for r in rows if (r["object"], r["action"]) == ("knife", "rotate")]
-    return (knife or rows)[0]

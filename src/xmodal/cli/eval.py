@@ -9,7 +9,10 @@ import typer
 from xmodal.cli._common import user_errors
 from xmodal.cli.train import AUDIO_HELP, FPS_HELP, TEMPORAL_HELP, TEXT_HELP, VIDEO_HELP
 
-app = typer.Typer(help="Evaluate trained models: cross-modal retrieval.", no_args_is_help=True)
+app = typer.Typer(
+    help="Evaluate trained models: cross-modal retrieval, translation judged by two listeners.",
+    no_args_is_help=True,
+)
 
 
 @app.command("retrieval")
@@ -103,3 +106,81 @@ def retrieval(
                 if stat is not None:
                     typer.echo(f"{split} {pair} label R@1 = {stat['mean']:.3f} ± {stat['std']:.3f}")
         typer.echo(f"wrote {out / 'results.json'}, {out / 'report.md'}")
+
+
+@app.command("translate")
+def translate(
+    model: Path = typer.Option(..., "--model", help="Translation run (xmodal train translate)."),
+    data: Path = typer.Option(..., "--data", help="Object-action world to speak the clips of."),
+    split: str = typer.Option(
+        "test", "--split", help="test (seen pairs), heldout (unseen pairs) or val; comma list."
+    ),
+    out: Path | None = typer.Option(
+        None, "--out", show_default=False, help="Report directory (default: MODEL/eval-SPLIT)."
+    ),
+    ceilings: bool = typer.Option(
+        True,
+        "--ceilings/--no-ceilings",
+        help="Also judge the canonical phrase through the vocoder and the clips' own audio.",
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+) -> None:
+    """Speak every clip of a split with a fitted translation run and judge what is heard.
+
+    Two judges: pocketsphinx under the world's 25-phrase grammar, and Whisper tiny.en free
+    transcription (no prompt). For each: object heard, action heard and both, overall and per
+    pair, beside the ceilings. Writes results.json and report.md.
+    """
+    from xmodal.translate.evaluate import evaluate_translation
+
+    with user_errors(ImportError):
+        splits = tuple(s.strip() for s in split.split(",") if s.strip())
+        out = out if out is not None else model / f"eval-{'-'.join(splits)}"
+        results = evaluate_translation(model, data, out, splits, ceilings=ceilings,
+                                       progress=progress)  # fmt: skip
+    for name, s in results["splits"].items():
+        for kind in ("model", "vocoder_ceiling", "own_audio"):
+            for judge, t in s.get(kind, {}).items():
+                typer.echo(
+                    f"{name} {kind} {judge}: object {t['object']:.2f}, action "
+                    f"{t['action']:.2f}, both {t['both']:.2f} ({s['clips']} clips)"
+                )
+    typer.echo(f"wrote {out / 'results.json'}, {out / 'report.md'}")
+
+
+@app.command("voices")
+def voices(
+    data: Path = typer.Option(..., "--data", help="Object-action world whose phrases are spoken."),
+    out: Path = typer.Option(..., "--out", help="Report directory."),
+    candidates: str | None = typer.Option(
+        None,
+        "--candidates",
+        show_default=False,
+        help="Comma list of voice[+variant]:rate[:layout] (layout slots or phrase), e.g. "
+        "en:150:phrase,en-us+m3:150:slots (default: ten voices, rates and layouts).",
+    ),
+    split: str = typer.Option("val", "--split", help="Whose pairs are spoken (choose on val)."),
+    steps: int | None = typer.Option(
+        None, "--speech-steps", min=1, show_default=False, help="Log-mel frames per clip."
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+) -> None:
+    """Choose the canonical voice on val: every candidate's phrases through the vocoder,
+    judged by Whisper tiny.en (free) and pocketsphinx (grammar); the winner is the one Whisper
+    understands best. Writes results.json and report.md.
+    """
+    from xmodal.translate.voices import DEFAULT_CANDIDATES, choose_voice
+
+    with user_errors(ImportError):
+        names = (
+            tuple(c.strip() for c in candidates.split(",") if c.strip())
+            if candidates
+            else DEFAULT_CANDIDATES
+        )
+        results = choose_voice(data, out, names, split=split, speech_steps=steps,
+                               progress=progress)  # fmt: skip
+    for name, s in results["candidates"].items():
+        w = s["vocoded"]["whisper"]
+        typer.echo(f"{name}: Whisper both {w['both']:.2f} (raw {s['raw_whisper']['both']:.2f}), "
+                   f"grammar both {s['vocoded']['grammar']['both']:.2f}")  # fmt: skip
+    typer.echo(f"best: {results['best']}\nwrote {out / 'results.json'}, {out / 'report.md'}")

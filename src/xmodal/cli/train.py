@@ -12,7 +12,10 @@ from xmodal.cli._common import user_errors
 if TYPE_CHECKING:
     from xmodal.joint import JointTrainConfig
 
-app = typer.Typer(help="Train models: the joint video/audio/text embedding.", no_args_is_help=True)
+app = typer.Typer(
+    help="Train models: the joint video/audio/text embedding, the video → speech translator.",
+    no_args_is_help=True,
+)
 
 
 def _encoder(name: str | None) -> str | None:
@@ -97,3 +100,51 @@ def joint(
         space = JointSpace.load(run)
         typer.echo(f"wrote {run} ({space.model_id}, width {space.width}, "
                    f"{', '.join(m.value for m in space.modalities)})")  # fmt: skip
+
+
+TRANSLATE_MODELS = {"flat": "vae", "raw": "raw"}
+
+
+@app.command("translate")
+def translate(
+    data: Path = typer.Option(..., "--data", help="Object-action world (xmodal data objects)."),
+    out: Path = typer.Option(..., "--out", help="Run directory (an unfinished run resumes)."),
+    model: str = typer.Option(
+        "flat",
+        "--model",
+        help="flat: the thesis' β-VAE video latents + Seq2Seq; raw: Seq2Seq on the "
+        "preprocessed video features (the baseline).",
+    ),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the models' init and data order."),
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        show_default=False,
+        help="A TranslationConfig as YAML (default: configs/translation.yaml's values); "
+        "--model overrides its source.",
+    ),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+) -> None:
+    """Fit the whole video → speech pipeline on the world's train split (val for early
+    stopping): frozen features, train-fitted preprocessing, the β-VAE (flat), the Seq2Seq
+    translator and the canonical voice. Use the run with `xmodal translate CLIP --model OUT`
+    and judge it with `xmodal eval translate --model OUT --data DATA`.
+    """
+    import dataclasses
+
+    from xmodal.features import EncoderUnavailable
+    from xmodal.translate import TranslationConfig, TranslationPipeline
+
+    with user_errors(EncoderUnavailable, ImportError):
+        if model not in TRANSLATE_MODELS:
+            raise ValueError(f"--model must be one of {sorted(TRANSLATE_MODELS)}, got {model!r}")
+        if not data.is_dir():
+            raise FileNotFoundError(f"{data}: dataset directory does not exist")
+        base = TranslationConfig()
+        if config is not None:
+            from xmodal.config import load_yaml
+
+            base = load_yaml(TranslationConfig, config)
+        cfg = dataclasses.replace(base, source=TRANSLATE_MODELS[model])
+        pipe = TranslationPipeline.fit(data, out, cfg, seed=seed, progress=progress)
+        typer.echo(f"wrote {out} ({pipe.label}, seed {seed}, {pipe.meta['fit_seconds']:.0f} s)")

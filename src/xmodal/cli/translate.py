@@ -28,7 +28,7 @@ def translate(
         if not clip.is_file():
             raise FileNotFoundError(f"{clip}: no such video file")
         from xmodal.media import write_wav
-        from xmodal.pipelines.translation import TranslationPipeline
+        from xmodal.translate import TranslationPipeline
 
         pipe = TranslationPipeline.load(model)
         wave = pipe.translate_clip(clip)

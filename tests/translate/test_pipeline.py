@@ -9,20 +9,20 @@ import pytest
 
 from xmodal.data.objects import WorldConfig, generate
 from xmodal.features.video import SpatialEfficientNetEncoder
-from xmodal.pipelines.translation import (
+from xmodal.training.loop import TrainConfig
+from xmodal.translate import (
     LEAKY_LABEL,
     CanonicalSpeechConfig,
     CanonicalVoice,
     FeatureTransform,
-    TeacherForcing,
     TranslationConfig,
     TranslationPipeline,
     canonical_phrase,
     canonical_phrases,
     load_clip_features,
-    template_slots,
 )
-from xmodal.training.loop import TrainConfig
+from xmodal.translate.fit import TeacherForcing
+from xmodal.translate.speech import template_slots
 from xmodal.types import Modality
 
 
@@ -70,7 +70,7 @@ def test_canonical_voice_is_slotted_and_recognisable(world):
     from xmodal.features.asr import Recogniser, phrase_grammar
 
     info = read_dataset_info(world)
-    voice = CanonicalVoice.build(info, CanonicalSpeechConfig())
+    voice = CanonicalVoice.build(info, CanonicalSpeechConfig(layout="slots"))
     sr = voice.sample_rate
     rotate, left = voice.render("knife", "rotate"), voice.render("knife", "left")
     assert rotate.shape == left.shape == (int(round(info["duration"] * sr)),)
@@ -248,3 +248,40 @@ def test_resume_reuses_finished_training(fitted, world):
     video = feats.arrays(Modality.VIDEO, feats.split("test")[:2])
     np.testing.assert_allclose(again.translate_features(video), pipe.translate_features(video),
                                atol=1e-5)  # fmt: skip
+
+
+def test_chunk_groups_frames_into_decoder_steps(rng):
+    from xmodal.translate.fit import chunk, unchunk
+
+    frames = rng.normal(size=(3, 8, 5)).astype(np.float32)
+    steps = chunk(frames, 4)
+    assert steps.shape == (3, 2, 20)
+    np.testing.assert_array_equal(steps[1, 1, 5:10], frames[1, 5])  # step 1 holds frames 4..7
+    np.testing.assert_array_equal(unchunk(steps, 4), frames)
+    with pytest.raises(ValueError, match="do not split"):
+        chunk(frames, 3)
+    with pytest.raises(ValueError, match="multiple of frames_per_step"):
+        TranslationConfig(speech_steps=102, frames_per_step=4)
+
+
+def test_the_yaml_in_configs_is_the_default_config():
+    from pathlib import Path
+
+    from xmodal.config import load_yaml
+
+    path = Path(__file__).parents[2] / "configs" / "translation.yaml"
+    assert load_yaml(TranslationConfig, path) == TranslationConfig()
+
+
+def test_phrase_layout_speaks_one_utterance(world):
+    from xmodal.data.manifest import read_dataset_info
+
+    info = read_dataset_info(world)
+    slots = CanonicalVoice.build(info, CanonicalSpeechConfig(layout="slots"))
+    phrase = CanonicalVoice.build(info, CanonicalSpeechConfig(layout="phrase"))
+    a, b = slots.render("knife", "rotate"), phrase.render("knife", "rotate")
+    assert a.shape == b.shape and not np.array_equal(a, b)
+    start = int(round(phrase.onsets[0] * phrase.sample_rate))
+    assert np.abs(b[:start]).max() == 0.0 and np.abs(b[start:]).max() > 0.1
+    with pytest.raises(ValueError, match="layout"):
+        CanonicalSpeechConfig(layout="words")

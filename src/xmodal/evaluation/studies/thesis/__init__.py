@@ -1,0 +1,305 @@
+"""The thesis study: β-VAE latents + Seq2Seq against a raw-feature baseline, 9 β schedules,
+compositional generalisation, speech out, and a leakage audit.
+
+On one object-action world, with the same features and splits for every row:
+
+(a) **baseline** — a Seq2Seq translator reads the preprocessed video features directly;
+(b) **β-VAE + Seq2Seq** (the thesis) — a multimodal β-VAE is trained with each of the nine β
+    schedules; the translator reads the video posterior's latent sequence (from video alone);
+(c) **cross-decoding** — each β-VAE's video encoder → its audio decoder (no translator);
+(d) **joint-leaky** — the thesis code's variant whose "video" latent reads the audio too, trained
+    under the same settings, labelled "joint-leaky (sees the target audio — leakage audit)".
+
+The target of (a)–(d) is the thesis setting: the clip's real audio track as 80-bin log-mel,
+segmented to ``steps`` (16) steps, projected to ``audio_pca`` (5) dims and MinMax-scaled — all
+fitted on train. Metrics (docs/studies.md, "Definitions that must not drift"): **cosine distance
+×100** and **MSE** on the train-standardised sequences, on the in-distribution ``test`` split and
+on the ``heldout`` compositions, beside the two reference rows (predict the train mean, predict a
+random train clip) and a third, labelled bound: the mean of the evaluated split's *other* clips
+of the same pair (leave-one-out; it reads the targets, so it is no model, but it shows how much
+of the distance is the audio's own variety — voice, template, rate, onset — that a predictor of
+the conditional mean cannot remove). Object and
+action accuracy of a translated clip: the label of the nearest train prototype (mean real-audio
+sequence of each object, of each action).
+
+**Disentanglement** of each schedule's video latents (flattened over time) against the
+(object, action) factors: MIG, DCI and SAP. **Speech out**: for each seed a
+:class:`~xmodal.translate.pipeline.TranslationPipeline` (β-VAE with the linear schedule, and
+the raw-feature baseline) is fitted, the held-out clips are translated to speech with
+Griffin–Lim and recognised by pocketsphinx under a JSGF grammar of the world's 25 canonical
+phrases; phrase accuracy is whether the recognised phrase's (object, action) is the clip's.
+
+Every number is the mean ± std over ``seeds`` seeds (model initialisation and data order).
+Outputs in ``out_dir``: ``results.json`` (keys in docs/studies.md), ``report.md``, PNG plots, and
+``runs/s<seed>/<run>/`` (training runs; a rerun resumes them and reuses finished evaluations).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from xmodal.evaluation.studies.thesis.config import (
+    ALL_SCHEDULES,
+    BOUND,
+    RESULTS_VERSION,
+    TARGETS,
+    THESIS_CLAIMS,
+    ThesisStudyConfig,
+    model_label,
+    row_config,
+    schedule_config,
+)
+from xmodal.evaluation.studies.thesis.report import (
+    plots,
+    report_markdown,
+    results_table,
+    speech_table,
+    target_line,
+)
+from xmodal.evaluation.studies.thesis.tasks import (
+    ThesisData,
+    _cached,
+    prepare_data,
+    reference_scores,
+    run_task,
+    run_tasks,
+    score,
+    study_tasks,
+)
+from xmodal.translate.judges import SOURCES, ceiling_scores
+
+__all__ = [
+    "ALL_SCHEDULES",
+    "BOUND",
+    "ThesisData",
+    "ThesisStudyConfig",
+    "model_label",
+    "prepare_data",
+    "reference_scores",
+    "report_markdown",
+    "results_table",
+    "row_config",
+    "run_study",
+    "run_task",
+    "run_tasks",
+    "schedule_config",
+    "score",
+    "speech_table",
+    "study_tasks",
+    "target_line",
+]
+
+
+def _aggregate(per_seed: list[dict[str, dict[str, float]]]) -> dict[str, Any]:
+    from xmodal.evaluation.report import aggregate_seeds
+
+    return {split: aggregate_seeds([s[split] for s in per_seed]) for split in per_seed[0]}
+
+
+def run_study(
+    data_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    config: ThesisStudyConfig | None = None,
+    *,
+    workers: int = 1,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Run the whole study and write ``results.json``, ``report.md`` and the plots.
+
+    Args:
+        data_dir: an object-action world (``xmodal data objects``); features are extracted into
+            it if missing.
+        out_dir: the report directory (a rerun resumes).
+        config: the settings (default: the full study).
+        workers: processes training runs in parallel (1: all in this process).
+        progress: show progress bars.
+
+    Returns:
+        The results dict written to ``results.json``.
+    """
+    from xmodal.config import to_dict
+    from xmodal.data.objects import summarize
+    from xmodal.evaluation.report import mean_std
+    from xmodal.translate.features import load_clip_features
+    from xmodal.utils import write_json
+
+    config = config or ThesisStudyConfig()
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    t0 = time.perf_counter()
+    feats = load_clip_features(data_dir, config.pipeline, progress)
+    t_feats = time.perf_counter() - t0
+    data = prepare_data(feats, config.pipeline)
+    if "heldout" not in data.audio:
+        raise ValueError(f"{data_dir}: no held-out clips (generate a compositional world)")
+    seeds = list(range(config.first_seed, config.first_seed + config.seeds))
+    grouped = run_tasks(data, config, out, workers=workers, progress=progress)
+    per_seed = [{**grouped[s], "references": reference_scores(data, s)} for s in seeds]
+
+    models = {}
+    for key in per_seed[0]["models"]:
+        group, label = model_label(key)
+        tag = key.split("/", 1)[-1]
+        models[key] = {"label": label, "group": group,
+                       "schedule": None if key == "baseline" else
+                       (config.main_schedule if tag == "leaky" else tag),
+                       "leaky": tag == "leaky",
+                       "metrics": _aggregate([p["models"][key] for p in per_seed])}  # fmt: skip
+    references = {name: _aggregate([p["references"][name] for p in per_seed])
+                  for name in per_seed[0]["references"]}  # fmt: skip
+    disent = {tag: {k: mean_std([p["disentanglement"][tag][k] for p in per_seed])
+                    for k in per_seed[0]["disentanglement"][tag]}
+              for tag in per_seed[0]["disentanglement"]}  # fmt: skip
+    speech: dict[str, Any] = {}
+    for source in ("vae", "raw"):
+        label = dataclasses.replace(config.pipeline, source=source, variant="honest").label
+        if source not in per_seed[0]["speech"]:
+            continue
+        splits = {}
+        for split in config.speech_splits:
+            runs = [p["speech"][source][split] for p in per_seed]
+            if not runs[0].get("clips"):
+                continue
+            entry: dict[str, Any] = {"clips": runs[0]["clips"], "chance": runs[0]["chance"]}
+            for kind in SOURCES:
+                if kind in runs[0]:
+                    entry[kind] = {
+                        judge: {k: mean_std([r[kind][judge][k] for r in runs])
+                                for k in ("object", "action", "both")}
+                        for judge in runs[0][kind]
+                    }  # fmt: skip
+            entry["per_pair_seed0"] = {j: t["per_pair"] for j, t in runs[0]["model"].items()}
+            splits[split] = entry
+        speech[source] = {"label": label, "splits": splits}
+
+    ceilings: dict[str, Any] = {}
+    if speech:  # the same for every pipeline and seed: judged once per split, cached
+
+        def judge_ceilings(split: str) -> Any:
+            return lambda: ceiling_scores(feats, split, config.pipeline)
+
+        ceilings = {s: _cached(out / "ceilings" / f"{s}.json", judge_ceilings(s))
+                    for s in config.speech_splits if feats.split(s)}  # fmt: skip
+    results: dict[str, Any] = {
+        "study": "thesis",
+        "version": RESULTS_VERSION,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "dataset": {"path": str(Path(data_dir).resolve()), **summarize(data_dir)},
+        "config": to_dict(config),
+        "seeds": seeds,
+        "features": {
+            "video": feats.video.encoder_id,
+            "video_fps": config.pipeline.video_fps,
+            "audio": feats.audio.encoder_id,
+            "steps": config.pipeline.steps,
+            "video_pca": config.pipeline.video_pca,
+            "audio_pca": config.pipeline.audio_pca,
+            "explained_variance": data.explained_variance,
+        },  # fmt: skip
+        "target": (
+            f"the clip's real audio track: log-mel, {config.pipeline.steps}-step "
+            f"segmentation, PCA-{config.pipeline.audio_pca}, MinMax (train-fitted); "
+            "metrics on train-standardised sequences"
+        ),  # fmt: skip
+        "models": models,
+        "references": references,
+        "disentanglement": disent,
+        "speech": {
+            "target": config.pipeline.speech_target,
+            "steps": config.pipeline.speech_steps,
+            "models": speech,
+            "ceilings": ceilings,
+        },
+        "thesis_claims": THESIS_CLAIMS,
+        "timings": {
+            "features_s": round(t_feats, 1),
+            "total_s": round(time.perf_counter() - t0, 1),
+        },  # fmt: skip
+    }
+    results["leakage"] = _leakage(results, config)
+    results["targets"] = _targets(results, config)
+    write_json(out / "results.json", results)
+    plots(results, data, config, out)
+    (out / "report.md").write_text(report_markdown(results))
+    return results
+
+
+def _metric(results: dict[str, Any], key: str, split: str, metric: str = "cosine_x100") -> float:
+    return results["models"][key]["metrics"][split][metric]["mean"]
+
+
+def _leakage(results: dict[str, Any], config: ThesisStudyConfig) -> dict[str, Any]:
+    """How much the joint-leaky variant's numbers owe to seeing the target."""
+    main = config.main_schedule
+    out: dict[str, Any] = {}
+    for kind in ("vae+seq2seq", "cross"):
+        honest, leaky = f"{kind}/{main}", f"{kind}/leaky"
+        if leaky not in results["models"]:
+            continue
+        for split in results["models"][honest]["metrics"]:
+            h, lk = _metric(results, honest, split), _metric(results, leaky, split)
+            out.setdefault(kind, {})[split] = {
+                "honest_cosine_x100": h, "leaky_cosine_x100": lk, "gap": h - lk,
+                "share_of_honest_distance_removed": (h - lk) / h if h > 0 else None,
+            }  # fmt: skip
+    return out
+
+
+def _target(name: str, value: float, what: str, **details: Any) -> dict[str, Any]:
+    """One entry of ``results["targets"]``: ``met`` follows from :data:`TARGETS`' comparison."""
+    comparison, bound = TARGETS[name]
+    met = value <= bound if comparison == "≤" else value >= bound
+    return {"value": value, "comparison": comparison, "target": bound, "met": met, **details,
+            "what": what}  # fmt: skip
+
+
+def _targets(results: dict[str, Any], config: ThesisStudyConfig) -> dict[str, Any]:
+    main = f"vae+seq2seq/{config.main_schedule}"
+    out: dict[str, Any] = {}
+    if "heldout" in results["models"]["baseline"]["metrics"]:
+        ratio = _metric(results, main, "heldout") / _metric(results, "baseline", "heldout")
+        bound = results["references"][BOUND]
+        best = bound["heldout"]["cosine_x100"]["mean"] / _metric(results, "baseline", "heldout")
+        out["heldout_cosine_ratio"] = _target(
+            "heldout_cosine_ratio", ratio,
+            "held-out cosine distance of the honest β-VAE pipeline / the baseline's",
+            bound_ratio=best,
+        )  # fmt: skip
+    speech = results["speech"]["models"]
+
+    def both(source: str, split: str, judge: str, kind: str = "model") -> float | None:
+        entry = speech.get(source, {}).get("splits", {}).get(split, {}).get(kind, {})
+        return entry[judge]["both"]["mean"] if judge in entry else None
+
+    held = both("vae", "heldout", "grammar")
+    if held is not None:
+        out["phrase_accuracy"] = _target(
+            "phrase_accuracy", held,
+            "held-out both-words accuracy (grammar judge) of the β-VAE pipeline's speech",
+            whisper=both("vae", "heldout", "whisper"), raw=both("raw", "heldout", "grammar"),
+        )  # fmt: skip
+    grammar = {s: both(s, "test", "grammar") for s in speech}
+    grammar = {s: v for s, v in grammar.items() if v is not None}
+    if grammar:
+        best = max(grammar, key=grammar.__getitem__)
+        out["test_grammar"] = _target(
+            "test_grammar", grammar[best],
+            f"test (seen pairs) both-words accuracy, grammar judge, best pipeline ({best})",
+        )  # fmt: skip
+    whisper = {s: both(s, "test", "whisper") for s in speech}
+    test_ceiling = results["speech"]["ceilings"].get("test", {}).get("vocoder_ceiling", {})
+    ceiling = test_ceiling.get("whisper", {}).get("both")
+    whisper = {s: v for s, v in whisper.items() if v is not None}
+    if whisper and ceiling:
+        best = max(whisper, key=whisper.__getitem__)
+        out["test_whisper_vs_ceiling"] = _target(
+            "test_whisper_vs_ceiling", whisper[best] / ceiling,
+            f"test both-words accuracy, Whisper judge, best pipeline ({best}) / the vocoder "
+            "ceiling's",
+            model=whisper[best], ceiling=ceiling,
+        )  # fmt: skip
+    return out

@@ -1,0 +1,333 @@
+"""The thesis study's data and its runs.
+
+:func:`prepare_data` gives the thesis-setting arrays (segment, PCA, MinMax, fitted on train);
+:func:`score` and :func:`reference_scores` measure predictions against them. A **task** is one
+piece of one seed (:func:`study_tasks`); :func:`run_task` trains it through the translation
+package's one fit entry point (:func:`xmodal.translate.fit.fit_models`) and caches its scores
+beside its runs, so a rerun reuses everything finished; :func:`run_tasks` runs them in worker
+processes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from xmodal.evaluation.studies.thesis.config import (
+    BOUND,
+    SPLITS,
+    ThesisStudyConfig,
+    row_config,
+)
+from xmodal.translate.config import TranslationConfig
+from xmodal.translate.features import ClipFeatures
+from xmodal.types import Modality
+
+
+@dataclass
+class ThesisData:
+    """The study's preprocessed arrays (thesis setting), fitted on train only."""
+
+    feats: ClipFeatures
+    rows: dict[str, list[dict[str, Any]]]  # split -> rows
+    video: dict[str, np.ndarray]  # split -> (N, T, Dv)
+    audio: dict[str, np.ndarray]  # split -> (N, T, Da)
+    explained_variance: dict[str, float | None]
+    std: Any  # Standardiser fitted on train audio
+    prototypes: dict[str, tuple[np.ndarray, np.ndarray]]  # factor -> (classes, (C, T, Da))
+    audio_pre: Any  # the fitted audio Preprocessor (for traversal images)
+
+
+def prepare_data(feats: ClipFeatures, config: TranslationConfig) -> ThesisData:
+    """Segment, PCA and MinMax every split with transforms fitted on train (thesis setting)."""
+    from xmodal.evaluation.translation import Standardiser, class_prototypes
+    from xmodal.translate.features import FeatureTransform, video_split
+
+    rows = {s: feats.split(s) for s in ("train", "val", "test", "heldout")}
+    if not rows["val"]:
+        rows["val"] = rows["train"]
+    pres = {
+        Modality.VIDEO: FeatureTransform.fit(feats.arrays(Modality.VIDEO, rows["train"]),
+                                             config.steps, config.video_pca,
+                                             video_split(config.video_encoder)),
+        Modality.AUDIO: FeatureTransform.fit(feats.arrays(Modality.AUDIO, rows["train"]),
+                                             config.steps, config.audio_pca),
+    }  # fmt: skip
+    video = {s: pres[Modality.VIDEO].transform(feats.arrays(Modality.VIDEO, r))
+             for s, r in rows.items() if r}  # fmt: skip
+    audio = {s: pres[Modality.AUDIO].transform(feats.arrays(Modality.AUDIO, r))
+             for s, r in rows.items() if r}  # fmt: skip
+    labels = {f: np.array([r[f] for r in rows["train"]]) for f in ("object", "action")}
+    return ThesisData(
+        feats=feats, rows=rows, video=video, audio=audio,
+        explained_variance={m.value: p.explained_variance for m, p in pres.items()},
+        std=Standardiser.fit(audio["train"]),
+        prototypes={f: class_prototypes(audio["train"], labels[f]) for f in labels},
+        audio_pre=pres[Modality.AUDIO],
+    )  # fmt: skip
+
+
+def score(data: ThesisData, split: str, pred: np.ndarray) -> dict[str, float]:
+    """Cosine distance ×100, MSE and prototype object/action accuracy of predictions."""
+    from xmodal.evaluation.translation import cosine_distance_x100, mse, prototype_accuracy
+
+    target = data.audio[split]
+    out = {"cosine_x100": cosine_distance_x100(pred, target, data.std),
+           "mse": mse(pred, target, data.std)}  # fmt: skip
+    for f in ("object", "action"):
+        classes, protos = data.prototypes[f]
+        labels = np.array([r[f] for r in data.rows[split]])
+        out[f"{f}_accuracy"] = prototype_accuracy(pred, labels, classes, protos, data.std)
+    return out
+
+
+def reference_scores(data: ThesisData, seed: int) -> dict[str, dict[str, dict[str, float]]]:
+    """The reference rows per split: train mean, random train clip, and the pair-mean bound."""
+    from xmodal.evaluation.translation import reference_predictions
+
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for split in SPLITS:
+        if split not in data.audio:
+            continue
+        target = data.audio[split]
+        refs = reference_predictions(data.audio["train"], len(target), seed=seed)
+        pairs = np.array([f"{r['object']}:{r['action']}" for r in data.rows[split]])
+        bound = np.empty_like(target)
+        for i, p in enumerate(pairs):  # leave-one-out: the other clips of the same pair
+            others = (pairs == p) & (np.arange(len(pairs)) != i)
+            bound[i] = (
+                target[others].mean(0)
+                if others.any()
+                else target[np.arange(len(pairs)) != i].mean(0)
+            )
+        refs[BOUND] = bound
+        for name, pred in refs.items():
+            out.setdefault(name, {})[split] = score(data, split, pred)
+    return out
+
+
+def disentanglement_scores(
+    codes: np.ndarray, rows: list[dict[str, Any]], info: dict[str, Any], config: ThesisStudyConfig,
+    seed: int,
+) -> dict[str, float]:  # fmt: skip
+    """MIG, DCI and SAP of latents ``(N, ...)`` (flattened) against (object, action)."""
+    from xmodal.evaluation.disentanglement import dci, mig, sap
+
+    codes = codes.reshape(len(codes), -1)  # (N, T'·Z)
+    factors = np.array([[info["objects"].index(r["object"]), info["actions"].index(r["action"])]
+                        for r in rows])  # fmt: skip
+    if len(codes) > config.disentanglement_clips:
+        keep = np.random.default_rng(seed).choice(len(codes), config.disentanglement_clips,
+                                                  replace=False)  # fmt: skip
+        codes, factors = codes[keep], factors[keep]
+    d = dci(codes, factors, seed=seed, n_estimators=config.dci_trees)
+    return {"mig": mig(codes, factors), "dci_disentanglement": d.disentanglement,
+            "dci_completeness": d.completeness, "dci_informativeness": d.informativeness,
+            "sap": sap(codes, factors, seed=seed)}  # fmt: skip
+
+
+def _cached(path: Path, compute) -> dict[str, Any]:
+    from xmodal.utils import read_json, write_json
+
+    if path.is_file():
+        return read_json(path)
+    value = compute()
+    write_json(path, value)
+    return value
+
+
+def _pair(arrays: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    return arrays["train"], arrays["val"]
+
+
+def _row(data: ThesisData, cfg: TranslationConfig, seed: int, run: Path,
+         progress: bool) -> tuple[Any, dict[str, np.ndarray]]:  # fmt: skip
+    """Fit one thesis-setting row into ``run`` (the real audio track is the target)."""
+    from xmodal.translate.fit import fit_models, video_latents
+
+    models = fit_models(cfg, _pair(data.video), _pair(data.audio), _pair(data.audio), run, seed,
+                        progress=progress)  # fmt: skip
+    source = data.video
+    if models.vae is not None:
+        leak = cfg.variant == "joint-leaky"
+        source = {s: video_latents(models.vae, data.video[s], data.audio[s] if leak else None)
+                  for s in data.video}  # fmt: skip
+    return models, source
+
+
+def run_task(data: ThesisData, config: ThesisStudyConfig, task: dict[str, Any], out: Path,
+             progress: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Train and evaluate one piece of one seed; results are cached beside its runs.
+
+    Tasks: ``{"kind": "baseline", "seed"}``, ``{"kind": "vae", "seed", "tag", "schedule",
+    "variant"}`` (β-VAE → its Seq2Seq, cross-decoding and, if honest, disentanglement) and
+    ``{"kind": "speech", "seed", "source"}`` (a speech-out pipeline judged by both listeners).
+
+    Returns:
+        ``{"models": {key: {split: metrics}}, "disentanglement": {tag: scores},
+        "speech": {source: {split: scores}}}`` (the parts this task produced).
+    """
+    from xmodal.translate.fit import generate
+
+    seed = task["seed"]
+    runs = out / "runs" / f"s{seed}"
+    result: dict[str, Any] = {"models": {}, "disentanglement": {}, "speech": {}}
+    steps = data.audio["train"].shape[1]
+    if task["kind"] in ("baseline", "vae"):
+        raw = task["kind"] == "baseline"
+        tag = "baseline" if raw else task["tag"]
+        cfg = (row_config(config, "raw") if raw else
+               row_config(config, "vae", task["schedule"], task["variant"]))  # fmt: skip
+        run = runs / tag
+        fitted: dict[str, Any] = {}
+
+        def models() -> tuple[Any, dict[str, np.ndarray]]:
+            if not fitted:
+                fitted["row"] = _row(data, cfg, seed, run, progress)
+            return fitted["row"]
+
+        def translate() -> dict[str, Any]:
+            m, source = models()
+            return {s: score(data, s, generate(m.translator, source[s], steps))
+                    for s in SPLITS if s in data.audio}  # fmt: skip
+
+        key = "baseline" if raw else f"vae+seq2seq/{tag}"
+        result["models"][key] = _cached(run / "eval.json", translate)
+        if not raw:
+
+            def cross() -> dict[str, Any]:
+                import torch
+
+                m, source = models()
+                with torch.no_grad():
+                    return {s: score(data, s, m.vae.decode(torch.from_numpy(source[s]),
+                                                           Modality.AUDIO).numpy())
+                            for s in SPLITS if s in data.audio}  # fmt: skip
+
+            result["models"][f"cross/{tag}"] = _cached(run / "cross.json", cross)
+            if task["variant"] == "honest":
+
+                def disentangle() -> dict[str, Any]:
+                    _, source = models()
+                    rows = [r for s in data.video for r in data.rows[s]]
+                    codes = np.concatenate([source[s] for s in data.video])
+                    return disentanglement_scores(codes, rows, data.feats.info, config, seed)
+
+                result["disentanglement"][tag] = _cached(run / "disentanglement.json",
+                                                         disentangle)  # fmt: skip
+    elif task["kind"] == "speech":
+        result["speech"][task["source"]] = _speech_task(data, config, task, runs, progress)
+    else:
+        raise ValueError(f"unknown task kind {task['kind']!r}")
+    return result
+
+
+def _speech_task(data: ThesisData, config: ThesisStudyConfig, task: dict[str, Any], runs: Path,
+                 progress: bool) -> dict[str, Any]:  # fmt: skip
+    """Fit (or reload) a speech-out pipeline and judge its speech on the speech splits."""
+    from xmodal.translate.config import PIPELINE_FILE
+    from xmodal.translate.judges import speech_scores
+    from xmodal.translate.pipeline import TranslationPipeline
+    from xmodal.utils import read_json, write_json
+
+    cfg = dataclasses.replace(config.pipeline, source=task["source"], variant="honest")
+    run_dir = runs / f"speech-{task['source']}"
+    path = run_dir / "speech_eval.json"
+    scores = read_json(path) if path.is_file() else {}  # per split; a rerun adds splits
+    todo = [s for s in config.speech_splits if s not in scores]
+    if todo:
+        if (run_dir / PIPELINE_FILE).is_file():  # fitted before: only the new splits
+            pipe = TranslationPipeline.load(run_dir)
+        else:
+            pipe = TranslationPipeline.fit(data.feats.dataset_dir, run_dir, cfg, seed=task["seed"],
+                                           progress=progress, features=data.feats)  # fmt: skip
+        scores.update({s: speech_scores(pipe, data.feats, s, ceilings=False) for s in todo})
+        write_json(path, scores)
+    return {s: scores[s] for s in config.speech_splits}
+
+
+def study_tasks(config: ThesisStudyConfig) -> list[dict[str, Any]]:
+    """Every task of the study, the slowest first (so a pool finishes evenly)."""
+    tasks: list[dict[str, Any]] = []
+    for seed in range(config.first_seed, config.first_seed + config.seeds):
+        if config.speech:
+            tasks += [{"kind": "speech", "seed": seed, "source": src} for src in ("vae", "raw")]
+        tasks.append({"kind": "baseline", "seed": seed})
+        tasks += [{"kind": "vae", "seed": seed, "tag": s, "schedule": s, "variant": "honest"}
+                  for s in config.schedules]  # fmt: skip
+        if config.leaky:
+            tasks.append({"kind": "vae", "seed": seed, "tag": "leaky",
+                          "schedule": config.main_schedule, "variant": "joint-leaky"})  # fmt: skip
+    speech = [t for t in tasks if t["kind"] == "speech"]
+    return speech + [t for t in tasks if t["kind"] != "speech"]
+
+
+_WORKER: dict[str, Any] = {}  # the worker process's study inputs (set by _init_worker)
+
+
+def _init_worker(data_dir: str, config: dict[str, Any], out: str) -> None:
+    import torch
+
+    from xmodal.config import from_dict
+    from xmodal.translate.features import load_clip_features
+
+    torch.set_num_threads(1)
+    cfg = from_dict(ThesisStudyConfig, config)
+    feats = load_clip_features(data_dir, cfg.pipeline, progress=False)
+    _WORKER.update(data=prepare_data(feats, cfg.pipeline), config=cfg, out=Path(out))
+
+
+def _worker_task(task: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    return task, run_task(_WORKER["data"], _WORKER["config"], task, _WORKER["out"])
+
+
+def run_tasks(data: ThesisData, config: ThesisStudyConfig, out: Path, *, workers: int = 1,
+              progress: bool = True) -> dict[int, dict[str, Any]]:  # fmt: skip
+    """Run :func:`study_tasks` (in ``workers`` processes) and group the results by seed."""
+    from tqdm.auto import tqdm
+
+    tasks = study_tasks(config)
+    per_seed: dict[int, dict[str, Any]] = {
+        s: {"models": {}, "disentanglement": {}, "speech": {}}
+        for s in range(config.first_seed, config.first_seed + config.seeds)
+    }
+    bar = tqdm(total=len(tasks), desc="thesis study", unit="run", disable=not progress)
+
+    def merge(task: dict[str, Any], part: dict[str, Any]) -> None:
+        for key, value in part.items():
+            per_seed[task["seed"]][key].update(value)
+        bar.update()
+
+    with bar:
+        if workers <= 1:
+            for task in tasks:
+                merge(task, run_task(data, config, task, out, progress=False))
+        else:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            from xmodal.config import to_dict
+
+            ctx = multiprocessing.get_context("forkserver")
+            init = (str(data.feats.dataset_dir), to_dict(config), str(out))
+            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
+                                     initargs=init) as pool:  # fmt: skip
+                futures = [pool.submit(_worker_task, t) for t in tasks]
+                for future in as_completed(futures):
+                    merge(*future.result())
+    models_order = [k for t in tasks for k in _task_keys(t)]
+    for part in per_seed.values():  # a stable row order, whatever order tasks finished in
+        part["models"] = {k: part["models"][k] for k in models_order if k in part["models"]}
+    return per_seed
+
+
+def _task_keys(task: dict[str, Any]) -> list[str]:
+    if task["kind"] == "baseline":
+        return ["baseline"]
+    if task["kind"] == "vae":
+        return [f"vae+seq2seq/{task['tag']}", f"cross/{task['tag']}"]
+    return []
