@@ -57,7 +57,8 @@ def test_translate_writes_a_wav_and_recognises_it(fitted, tmp_path):
               "--recognise"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert f"wrote {out}" in result.output and "it says" in result.output
+    assert f"wrote {out}" in result.output
+    assert "grammar hears" in result.output and "whisper hears" in result.output
     info = probe(out)
     assert info.audio.sample_rate == 16000
     assert len(read_audio(out)) == int(round(clip["duration"] * 16000))
@@ -74,9 +75,13 @@ def test_eval_translate_writes_the_judges_tables(fitted, tmp_path):
     test = results["splits"]["test"]
     n = sum(r["split"] == "test" for r in read_manifest(world))
     assert test["clips"] == n
+    run = results["runs"][0]["test"]  # the one run's own scores; "splits" holds mean ± std
+    assert results["seeds"] == [2] and test["model"]["grammar"]["both"]["values"] == [
+        run["model"]["grammar"]["both"]
+    ]
     for kind in ("model", "vocoder_ceiling", "own_audio"):
         for judge in ("grammar", "whisper"):
-            t = test[kind][judge]
+            t = run[kind][judge]
             assert t["clips"] == n and 0.0 <= t["both"] <= min(t["object"], t["action"]) + 1e-9
             line = f"test {kind} {judge}: object {t['object']:.2f}, action {t['action']:.2f}"
             assert line in result.output
@@ -125,3 +130,33 @@ def test_eval_voices_names_the_winner(fitted, tmp_path):
     assert result.exit_code == 0, result.output
     assert "best: en:150:phrase" in result.output
     assert json.loads((out / "results.json").read_text())["best"] == "en:150:phrase"
+
+
+@pytest.mark.slow
+def test_eval_translate_over_seeds_reports_mean_and_std(fitted, tmp_path):
+    """Two seeds of one pipeline: each run judged, the table is their mean ± std, the ceilings
+    are judged once; runs of different pipelines are refused."""
+    import dataclasses
+
+    world, run = fitted
+    pipe = TranslationPipeline.load(run)
+    other = tmp_path / "raw-s3"
+    TranslationPipeline.fit(world, other, pipe.config, seed=3, progress=False)
+    out = tmp_path / "eval"
+    args = ["eval", "translate", "--model", str(run), "--model", str(other), "--data", str(world)]
+    result = runner.invoke(app, [*args, "--split", "test", "--out", str(out), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    results = json.loads((out / "results.json").read_text())
+    assert results["seeds"] == [2, 3] and len(results["runs"]) == 2
+    for judge in ("grammar", "whisper"):
+        both = results["splits"]["test"]["model"][judge]["both"]
+        values = [r["test"]["model"][judge]["both"] for r in results["runs"]]
+        assert both["values"] == values
+        assert both["mean"] == pytest.approx(sum(values) / 2)
+    assert "seeds [2, 3]" in (out / "report.md").read_text()
+    flat = tmp_path / "flat"
+    TranslationPipeline.fit(world, flat, dataclasses.replace(pipe.config, source="vae"), seed=0,
+                            progress=False)  # fmt: skip
+    mixed = runner.invoke(app, ["eval", "translate", "--model", str(run), "--model", str(flat),
+                                "--data", str(world), "--out", str(tmp_path / "m")])  # fmt: skip
+    assert mixed.exit_code == 2 and "are not seeds of one pipeline" in mixed.output

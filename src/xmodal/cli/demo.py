@@ -46,14 +46,15 @@ def demo(
         DEMO_MODEL,
         demo_config,
         judge_ceilings,
+        judge_splits,
         pick_heldout_clip,
         speak_clip,
-        start_fit_and_judge,
+        start_fit,
     )
     from xmodal.data.manifest import clip_path, read_manifest
     from xmodal.data.objects import WorldConfig, generate, summarize
     from xmodal.joint import train_joint
-    from xmodal.translate import load_clip_features
+    from xmodal.translate import TranslationConfig, load_clip_features
     from xmodal.translate.evaluate import judges_table
     from xmodal.workers import worker_pool
 
@@ -76,13 +77,15 @@ def demo(
         run = translate_dir / DEMO_MODEL
         console.print(
             f"[bold]3/5[/bold] translation, in a worker process meanwhile: fit the "
-            f"{DEMO_MODEL} pipeline (the best on val: docs/studies.md) -> {run}, then judge its "
-            "speech on test and held-out clips (pocketsphinx under the phrase grammar, Whisper "
-            "tiny.en free)"
+            f"{DEMO_MODEL} pipeline (the best on val: docs/studies.md; "
+            f"{config.translator_train.max_steps} translator steps, the default is "
+            f"{TranslationConfig().translator_train.max_steps}) -> {run}, then judge its speech "
+            "on test and held-out clips (pocketsphinx under the phrase grammar, Whisper tiny.en "
+            "free)"
         )
         joint_dir, library_dir = out / "joint", out / "library"
         with worker_pool(1) as pool:
-            translation = start_fit_and_judge(pool, world_dir, run, config, seed=seed)
+            fitting = start_fit(pool, world_dir, run, config, seed=seed)
             console.print(
                 f"[bold]4/5[/bold] memory library: a joint video/audio/text space trained on the "
                 f"train split -> {joint_dir}; the test and held-out clips ingested into "
@@ -94,7 +97,8 @@ def demo(
                                             workers=workers, splits=("test", "heldout"),
                                             progress=progress)  # fmt: skip
             ceilings = judge_ceilings(world_dir, translate_dir, config, progress=progress)
-            judged = translation.result()
+            fitting.result()
+            judged = judge_splits(pool, world_dir, run)
         console.print(f"    {report.summary()}", markup=False)
         counts = match_counts(world_dir, searches)
         clips = {str(clip_path(world_dir, r).resolve()): r for r in read_manifest(world_dir)}
@@ -111,7 +115,7 @@ def demo(
             f"{out / 'said.png'}"
         )
         table = {judged["label"]: judged["splits"], "ceilings": ceilings}
-        console.print(judges_table(table), markup=False)
+        console.print(judges_table(table), markup=False, soft_wrap=True)
         spoken = speak_clip(run, world_dir, clip, out)
     console.print(f"held-out clip {clip['id']}: {clip['object']}, {clip['action']} (a pair never "
                   "seen in training)", markup=False)  # fmt: skip
@@ -119,7 +123,7 @@ def demo(
         console.print(f"    {judge} hears: {text or '(nothing)'!r}", markup=False)
     console.print(f"    canonical phrase: {spoken['canonical']!r}", markup=False)
     console.print(
-        f"\njudged: {run / 'eval' / 'report.md'}\n"
+        f"\njudged: {run / 'eval-test' / 'report.md'}, {run / 'eval-heldout' / 'report.md'}\n"
         f"the thesis' β-VAE pipeline: xmodal train translate --data {world_dir} --out "
         f"{translate_dir / 'flat'} --model flat\n"
         f"translate any clip: xmodal translate CLIP.mp4 --model {run} "

@@ -110,13 +110,21 @@ def retrieval(
 
 @app.command("translate")
 def translate(
-    model: Path = typer.Option(..., "--model", help="Translation run (xmodal train translate)."),
+    model: list[Path] = typer.Option(
+        ...,
+        "--model",
+        help="Translation run (xmodal train translate); repeat for seeds of one pipeline "
+        "(mean ± std).",
+    ),
     data: Path = typer.Option(..., "--data", help="Object-action world to speak the clips of."),
     split: str = typer.Option(
         "test", "--split", help="test (seen pairs), heldout (unseen pairs) or val; comma list."
     ),
     out: Path | None = typer.Option(
-        None, "--out", show_default=False, help="Report directory (default: MODEL/eval-SPLIT)."
+        None,
+        "--out",
+        show_default=False,
+        help="Report directory (default: the first MODEL/eval-SPLIT).",
     ),
     ceilings: bool = typer.Option(
         True,
@@ -135,16 +143,16 @@ def translate(
 
     with user_errors(ImportError):
         splits = tuple(s.strip() for s in split.split(",") if s.strip())
-        out = out if out is not None else model / f"eval-{'-'.join(splits)}"
+        out = out if out is not None else model[0] / f"eval-{'-'.join(splits)}"
         results = evaluate_translation(model, data, out, splits, ceilings=ceilings,
                                        progress=progress)  # fmt: skip
     for name, s in results["splits"].items():
         for kind in ("model", "vocoder_ceiling", "own_audio"):
             for judge, t in s.get(kind, {}).items():
-                typer.echo(
-                    f"{name} {kind} {judge}: object {t['object']:.2f}, action "
-                    f"{t['action']:.2f}, both {t['both']:.2f} ({s['clips']} clips)"
-                )
+                o, a, b = (t[k]["mean"] if isinstance(t[k], dict) else t[k]
+                           for k in ("object", "action", "both"))  # fmt: skip
+                typer.echo(f"{name} {kind} {judge}: object {o:.2f}, action {a:.2f}, both "
+                           f"{b:.2f} ({s['clips']} clips)")  # fmt: skip
     typer.echo(f"wrote {out / 'results.json'}, {out / 'report.md'}")
 
 

@@ -16,8 +16,8 @@ def translate(
     recognise: bool = typer.Option(
         False,
         "--recognise",
-        help="Also recognise the generated speech with pocketsphinx under a grammar of the "
-        "world's phrases, and print the phrase it says.",
+        help="Also have both listeners hear the generated speech (pocketsphinx under a grammar "
+        "of the world's phrases, Whisper tiny.en free) and print what each heard.",
     ),
 ) -> None:
     """Translate a video clip into speech: video features → β-VAE latents → Seq2Seq log-mel →
@@ -35,9 +35,9 @@ def translate(
         write_wav(output, wave, 16000)
         typer.echo(f"wrote {output} ({len(wave) / 16000:.2f} s) with {pipe.label}")
         if recognise:
-            from xmodal.features.asr import phrase_grammar
-            from xmodal.features.asr import recognise as asr
+            from xmodal.translate.judges import JUDGES, Listener
 
-            grammar = phrase_grammar(list(pipe.phrases().values()))
-            said = asr(wave, grammar, dither=1e-3).text
-            typer.echo(f"it says: {said!r}" if said else "it says nothing recognisable")
+            listener = Listener(pipe.meta["world"])
+            for judge in JUDGES:
+                said = listener.hear(wave, judge).text
+                typer.echo(f"{judge} hears: {said!r}" if said else f"{judge} hears nothing")

@@ -15,7 +15,7 @@ from xmodal.schedules import ScheduleConfig
 from xmodal.training.loop import TrainConfig
 
 PIPELINE_FILE = "pipeline.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: 50 frames/s speech, frames_per_step, the world's words in meta
 SOURCES = ("vae", "raw")
 SPEECH_TARGETS = ("canonical", "track")
 LEAKY_LABEL = "joint-leaky (sees the target audio — leakage audit)"

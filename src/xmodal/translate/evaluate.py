@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -77,8 +78,32 @@ def pairs_table(per_pair: dict[str, dict[str, Any]], top: int = 2) -> str:
     return markdown_table(headers, rows)
 
 
+def aggregate(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Mean ± std over runs (seeds) of one split's :func:`~xmodal.translate.judges.speech_scores`.
+
+    Returns:
+        ``{"clips", "chance", "model": {judge: {"object", "action", "both": mean_std}},
+        "per_pair_first": {judge: per_pair of the first run}}`` plus the ceilings the first run
+        carries (they do not depend on the run).
+    """
+    from xmodal.evaluation.report import mean_std
+
+    first = runs[0]
+    out: dict[str, Any] = {"clips": first["clips"], "chance": first["chance"]}
+    out["model"] = {
+        judge: {k: mean_std([r["model"][judge][k] for r in runs]) for k in ("object", "action",
+                                                                           "both")}
+        for judge in first["model"]
+    }  # fmt: skip
+    out["per_pair_first"] = {j: t["per_pair"] for j, t in first["model"].items()}
+    for kind in ("vocoder_ceiling", "own_audio"):
+        if kind in first:
+            out[kind] = first[kind]
+    return out
+
+
 def evaluate_translation(
-    model: str | os.PathLike[str],
+    models: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     data: str | os.PathLike[str],
     out: str | os.PathLike[str],
     splits: tuple[str, ...] = ("test",),
@@ -86,27 +111,31 @@ def evaluate_translation(
     ceilings: bool | dict[str, Any] = True,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Judge a fitted translation run on splits of a world; write ``results.json`` + ``report.md``.
+    """Judge fitted translation runs (one, or one per seed) on splits of a world; write
+    ``results.json`` + ``report.md``.
 
     Args:
-        model: a run directory (``xmodal train translate``).
+        models: a run directory (``xmodal train translate``), or several runs of the same
+            pipeline (seeds): their scores are reported as mean ± std.
         data: an object-action world (its features are extracted if missing).
         out: the report directory.
         splits: which splits to speak and judge.
-        ceilings: also judge the vocoder ceiling and the clips' own audio (True), or take them
+        ceilings: judge the vocoder ceiling and the clips' own audio once (True), or take them
             already judged (``{split: ceiling_scores(...)}``), or neither (False).
         progress: show progress bars.
 
     Returns:
-        The results written to ``results.json``: ``model``, ``label``, ``dataset``, ``splits``
-        (``{split: speech_scores}``), ``seconds``.
+        The results written to ``results.json``: ``models``, ``seeds``, ``label``, ``dataset``,
+        ``speech_steps``, ``splits`` (``{split: aggregate(...)}``), ``runs`` (each run's
+        ``{split: speech_scores}``), ``seconds``.
 
     Raises:
         FileNotFoundError: not a run directory, or not a dataset directory.
-        ValueError: an unknown split, or a split the world does not have.
+        ValueError: an unknown split, a split the world does not have, or runs that are not
+            seeds of one pipeline.
     """
     from xmodal.translate.features import load_clip_features
-    from xmodal.translate.judges import speech_scores
+    from xmodal.translate.judges import ceiling_scores, speech_scores
     from xmodal.translate.pipeline import TranslationPipeline
     from xmodal.utils import write_json
 
@@ -114,24 +143,37 @@ def evaluate_translation(
     if bad:
         raise ValueError(f"unknown splits {bad}; expected some of {list(EVAL_SPLITS)}")
     t0 = time.perf_counter()
-    pipe = TranslationPipeline.load(model)
+    paths = [models] if isinstance(models, (str, os.PathLike)) else list(models)
+    if not paths:
+        raise ValueError("no translation run to evaluate")
+    pipes = [TranslationPipeline.load(m) for m in paths]
+    settings = {(p.label, p.config.speech_steps, repr(p.config.canonical)) for p in pipes}
+    if len(settings) > 1:
+        raise ValueError(f"runs {[str(m) for m in paths]} are not seeds of one pipeline: "
+                         f"{sorted(s[0] for s in settings)}")  # fmt: skip
     if not Path(data).is_dir():
         raise FileNotFoundError(f"{data}: dataset directory does not exist")
-    feats = load_clip_features(data, pipe.config, progress)
+    feats = load_clip_features(data, pipes[0].config, progress)
     empty = [s for s in splits if not feats.split(s)]
     if empty:
         raise ValueError(f"{data}: no clips in split(s) {empty}")
-    scores = {s: speech_scores(pipe, feats, s, progress=progress,
-                               ceilings=ceilings[s] if isinstance(ceilings, dict) else ceilings)
-              for s in splits}  # fmt: skip
+    if ceilings is True:
+        ceilings = {s: ceiling_scores(feats, s, pipes[0].config, progress=progress)
+                    for s in splits}  # fmt: skip
+    runs = [{s: speech_scores(p, feats, s, progress=progress,
+                              ceilings=ceilings[s] if ceilings else False)
+             for s in splits} for p in pipes]  # fmt: skip
+    pipe = pipes[0]
     results = {
         "study": "eval-translate",
         "version": RESULTS_VERSION,
-        "model": str(Path(model).resolve()),
+        "models": [str(Path(m).resolve()) for m in paths],
+        "seeds": [p.meta["seed"] for p in pipes],
         "label": pipe.label,
         "dataset": str(Path(data).resolve()),
         "speech_steps": pipe.config.speech_steps,
-        "splits": scores,
+        "splits": {s: aggregate([r[s] for r in runs]) for s in splits},
+        "runs": runs,
         "seconds": round(time.perf_counter() - t0, 1),
     }
     out = Path(out)
@@ -140,15 +182,16 @@ def evaluate_translation(
     lines = [
         f"# Translation judged: {pipe.label}",
         "",
-        f"Run `{results['model']}` on `{results['dataset']}`; speech at "
-        f"{pipe.config.speech_steps} log-mel steps per clip, Griffin–Lim. Judges: pocketsphinx "
-        "under the 25-phrase grammar, and Whisper tiny.en free transcription (no prompt).",
+        f"{len(paths)} run(s) (seeds {results['seeds']}; mean ± std over them) on "
+        f"`{results['dataset']}`; speech at {pipe.config.speech_steps} log-mel frames per clip, "
+        "Griffin–Lim. Judges: pocketsphinx under the 25-phrase grammar, and Whisper tiny.en "
+        "free transcription (no prompt).",
         "",
-        judges_table({pipe.label: scores}),
+        judges_table({pipe.label: results["splits"]}),
     ]
-    for split, s in scores.items():
-        lines += ["", f"## Per pair, {split}", "",
-                  pairs_table({j: t["per_pair"] for j, t in s["model"].items()})]  # fmt: skip
+    for split, s in results["splits"].items():
+        lines += ["", f"## Per pair, {split} (seed {results['seeds'][0]})", "",
+                  pairs_table(s["per_pair_first"])]  # fmt: skip
     lines += ["", f"Wall time {results['seconds']:.0f} s."]
     (out / "report.md").write_text("\n".join(lines) + "\n")
     return results

@@ -66,9 +66,9 @@ def action_words(info: dict[str, Any]) -> dict[str, set[str]]:
     Args:
         info: the world's ``dataset.json`` (``actions``, optionally ``templates``).
     """
-    from xmodal.translate.speech import _templates
+    from xmodal.translate.speech import phrase_templates
 
-    templates = _templates(info)
+    templates = phrase_templates(info)
     words = {a: {w for t in templates[a] for w in _WORD.findall(t.replace("{o}", " ").lower())}
              for a in info["actions"]}  # fmt: skip
     return {a: {w for w in ws if all(w not in words[b] for b in words if b != a)}
@@ -198,20 +198,21 @@ def speech_scores(
     if ceilings is True:
         ceilings = ceiling_scores(feats, split, pipe.config, judges=judges, progress=progress)
     if ceilings:
-        out.update({k: ceilings[k] for k in ("vocoder_ceiling", "own_audio")})
+        out.update({k: ceilings[k] for k in ("vocoder_ceiling", "own_audio") if k in ceilings})
     return out
 
 
 def ceiling_scores(
     feats: ClipFeatures, split: str, config: TranslationConfig, *,
-    judges: Sequence[str] = JUDGES, progress: bool = False,
+    judges: Sequence[str] = JUDGES, own_audio: bool = True, progress: bool = False,
 ) -> dict[str, Any]:  # fmt: skip
     """Both ceilings of a split: the canonical phrase at ``config``'s frame rate through the
-    vocoder, and the clips' own audio. They depend on the world, the split and the speech
-    settings only, so one computation serves every pipeline and seed that shares them.
+    vocoder, and (``own_audio``) the clips' own audio. They depend on the world, the split and
+    the speech settings only, so one computation serves every pipeline and seed sharing them.
 
     Returns:
-        ``{"clips", "vocoder_ceiling": {judge: tally}, "own_audio": {judge: tally}}``.
+        ``{"clips", "vocoder_ceiling": {judge: tally}, "own_audio": {judge: tally}}`` (no
+        ``own_audio`` without ``own_audio``).
     """
     from xmodal.features import get
     from xmodal.media import read_audio
@@ -224,10 +225,12 @@ def ceiling_scores(
     vocoded = canonical_scores(listener, voice, get(config.audio_encoder), truths,
                                config.speech_steps, config.griffin_lim_iters, judges,
                                duration=_duration(rows[0], feats) if rows else None)  # fmt: skip
-    own = [read_audio(feats.dataset_dir / r["path"]) for r in rows]
-    return {"clips": len(rows), "vocoder_ceiling": vocoded,
-            "own_audio": judge_waves(listener, own, truths, judges, desc=f"{split} own audio",
-                                     progress=progress)}  # fmt: skip
+    out = {"clips": len(rows), "vocoder_ceiling": vocoded}
+    if own_audio:
+        own = [read_audio(feats.dataset_dir / r["path"]) for r in rows]
+        out["own_audio"] = judge_waves(listener, own, truths, judges, desc=f"{split} own audio",
+                                       progress=progress)  # fmt: skip
+    return out
 
 
 def _duration(row: dict[str, Any], feats: ClipFeatures) -> float:

@@ -27,8 +27,9 @@ warnings.
 
 A run directory::
 
-    pipeline.json         this config, the dataset, encoder ids, explained variances, the
-                          canonical layout, the phrases; written last (= complete)
+    pipeline.json         this config, the dataset, the world's objects, actions and templates,
+                          encoder ids, explained variances, the canonical layout, the
+                          phrases; written last (= complete)
     preprocess/video/     fitted transforms (preprocessor.json + .npz)
     preprocess/audio/
     preprocess/speech/
@@ -58,6 +59,7 @@ from xmodal.translate.fit import fit_models, generate, torch_threads, unchunk, v
 from xmodal.translate.speech import (
     CanonicalVoice,
     canonical_phrases,
+    phrase_templates,
     speak,
     speech_targets,
 )
@@ -183,6 +185,12 @@ class TranslationPipeline:
                 ),
                 "duration": feats.info.get("duration"),
             },  # fmt: skip
+            "world": {
+                "objects": list(feats.info["objects"]),
+                "actions": list(feats.info["actions"]),
+                "templates": phrase_templates(feats.info),
+                "duration": feats.info.get("duration"),
+            },
             "encoders": {"video": feats.video.encoder_id, "audio": feats.audio.encoder_id},
             "explained_variance": {name: p.explained_variance for name, p in pres.items()},
             "speech": {

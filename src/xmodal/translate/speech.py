@@ -49,7 +49,7 @@ def template_slots(template: str, obj: str) -> list[str]:
 def canonical_phrase(info: dict[str, Any], obj: str, action: str) -> str:
     """The world's canonical phrase for a pair: its action's first template, e.g.
     ``"rotate the knife"``."""
-    return " ".join(p for p in template_slots(_templates(info)[action][0], obj) if p)
+    return " ".join(p for p in template_slots(phrase_templates(info)[action][0], obj) if p)
 
 
 def canonical_phrases(info: dict[str, Any]) -> dict[tuple[str, str], str]:
@@ -57,7 +57,13 @@ def canonical_phrases(info: dict[str, Any]) -> dict[tuple[str, str], str]:
     return {(o, a): canonical_phrase(info, o, a) for o in info["objects"] for a in info["actions"]}
 
 
-def _templates(info: dict[str, Any]) -> dict[str, list[str]]:
+def phrase_templates(info: dict[str, Any]) -> dict[str, list[str]]:
+    """``{action: [template, ...]}`` of a world (its ``dataset.json``; the package's templates
+    for worlds that do not record them); the first template is the canonical one.
+
+    Raises:
+        ValueError: an action of the world has no template.
+    """
     templates = info.get("templates")
     if not templates:
         from xmodal.data.objects import TEMPLATES
@@ -102,7 +108,7 @@ class CanonicalVoice:
             ValueError: the slots do not fit the clip even at the fastest rate.
         """
         duration = float(info.get("duration") or info["frames"] / info["fps"])
-        templates = _templates(info)
+        templates = phrase_templates(info)
         slots: list[set[str]] = [set(), set(), set()]
         for a in info["actions"]:
             for o in info["objects"]:
@@ -151,7 +157,7 @@ class CanonicalVoice:
         """
         n = int(round(self.duration * self.sample_rate))
         out = np.zeros(n, np.float32)
-        parts = template_slots(_templates(self.info)[action][0], obj)
+        parts = template_slots(phrase_templates(self.info)[action][0], obj)
         if self.config.layout == "phrase":  # one utterance from the first onset
             wave = self._part(" ".join(p for p in parts if p))
             start = int(round(self.onsets[0] * self.sample_rate))

@@ -70,7 +70,8 @@ from xmodal.evaluation.studies.thesis.tasks import (
     score,
     study_tasks,
 )
-from xmodal.translate.judges import SOURCES, ceiling_scores
+from xmodal.translate.evaluate import aggregate
+from xmodal.translate.judges import ceiling_scores
 
 __all__ = [
     "ALL_SCHEDULES",
@@ -164,15 +165,8 @@ def run_study(
             runs = [p["speech"][source][split] for p in per_seed]
             if not runs[0].get("clips"):
                 continue
-            entry: dict[str, Any] = {"clips": runs[0]["clips"], "chance": runs[0]["chance"]}
-            for kind in SOURCES:
-                if kind in runs[0]:
-                    entry[kind] = {
-                        judge: {k: mean_std([r[kind][judge][k] for r in runs])
-                                for k in ("object", "action", "both")}
-                        for judge in runs[0][kind]
-                    }  # fmt: skip
-            entry["per_pair_seed0"] = {j: t["per_pair"] for j, t in runs[0]["model"].items()}
+            entry = aggregate(runs)
+            entry["per_pair_seed0"] = entry.pop("per_pair_first")
             splits[split] = entry
         speech[source] = {"label": label, "splits": splits}
 
