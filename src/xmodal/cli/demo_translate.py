@@ -109,29 +109,24 @@ def speak_clip(run: Path, world: Path, clip: dict[str, Any], out: Path) -> dict[
     Returns:
         ``{"wav", "png", "heard": {judge: transcript}, "canonical": phrase}``.
     """
-    from xmodal.data.manifest import read_dataset_info
-    from xmodal.features.preprocess import segment
-    from xmodal.media import read_video, write_wav
+    from xmodal.media import write_wav
     from xmodal.translate import CanonicalVoice, TranslationPipeline
     from xmodal.translate.evaluate import plot_clip
     from xmodal.translate.judges import JUDGES, Listener
+    from xmodal.translate.speech import canonical_logmel
     from xmodal.types import Modality
 
     pipe = TranslationPipeline.load(run)
-    path = world / clip["path"]
-    frames = read_video(path, fps=pipe.config.video_fps)
-    logmel = pipe.translate_features([pipe.encoder(Modality.VIDEO).extract(frames)])[0]
-    wave = pipe.speak(logmel, float(clip["duration"]))
-    write_wav(out / "said.wav", wave, 16000)
-    info = read_dataset_info(world)
-    listener = Listener(info)
-    heard = {judge: listener.hear(wave, judge).text for judge in JUDGES}
+    said = pipe.translate_file(world / clip["path"])
+    write_wav(out / "said.wav", said.wave, 16000)
+    listener = Listener(pipe.meta["world"])
+    heard = {judge: listener.hear(said.wave, judge).text for judge in JUDGES}
     pair = (clip["object"], clip["action"])
-    voice = CanonicalVoice.build(info, pipe.config.canonical)
-    enc = pipe.encoder(Modality.AUDIO)
-    canonical = segment(enc.extract(voice.render(*pair)), pipe.config.speech_steps)
+    voice = CanonicalVoice.build(pipe.meta["world"], pipe.config.canonical)
+    canonical = canonical_logmel(voice, pipe.encoder(Modality.AUDIO), pair,
+                                 pipe.config.speech_steps)  # fmt: skip
     title = f"{clip['id']}: {pair[0]}, {pair[1]} (held out) → {pipe.label}"
-    png = plot_clip(out / "said.png", frames, logmel, canonical, heard=heard, title=title)
+    png = plot_clip(out / "said.png", said.frames, said.logmel, canonical, heard=heard, title=title)
     return {"wav": out / "said.wav", "png": png, "heard": heard,
             "canonical": listener.phrases[pair]}  # fmt: skip
 

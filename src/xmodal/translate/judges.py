@@ -255,14 +255,11 @@ def canonical_scores(
         judges: which listeners.
         duration: seconds of speech (default: the voice's clip duration).
     """
-    from xmodal.features.preprocess import segment
-    from xmodal.translate.speech import speak
+    from xmodal.translate.speech import canonical_logmel, speak
 
     seconds = voice.duration if duration is None else duration
-    waves = {}
-    for pair in dict.fromkeys(truths):
-        logmel = segment(enc.extract(voice.render(*pair)), speech_steps)  # (S, n_mels)
-        waves[pair] = speak(enc, logmel, seconds, n_iter)
+    waves = {pair: speak(enc, canonical_logmel(voice, enc, pair, speech_steps), seconds, n_iter)
+             for pair in dict.fromkeys(truths)}  # fmt: skip
     out = {}
     for judge in judges:
         heard = {pair: listener.hear(w, judge) for pair, w in waves.items()}

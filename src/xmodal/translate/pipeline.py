@@ -43,6 +43,7 @@ import os
 import time
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +70,21 @@ if TYPE_CHECKING:
     from xmodal.features.base import Encoder
     from xmodal.models.beta_vae import BetaVAE
     from xmodal.models.seq2seq import Seq2Seq
+
+
+@dataclass
+class ClipTranslation:
+    """One clip translated (:meth:`TranslationPipeline.translate_file`).
+
+    Attributes:
+        frames: ``(T, H, W, 3)`` uint8, the frames the video encoder read.
+        logmel: ``(speech_steps, 80)`` the predicted log-mel.
+        wave: ``(N,)`` float32 at 16 kHz, as long as the clip.
+    """
+
+    frames: np.ndarray
+    logmel: np.ndarray
+    wave: np.ndarray
 
 
 class TranslationPipeline:
@@ -308,6 +324,14 @@ class TranslationPipeline:
         Raises:
             MediaError: the file cannot be decoded or has no video.
         """
+        return self.translate_file(path).wave
+
+    def translate_file(self, path: str | os.PathLike[str]) -> ClipTranslation:
+        """A video file → its frames, the predicted log-mel and the spoken description.
+
+        Raises:
+            MediaError: the file cannot be decoded or has no video.
+        """
         from xmodal.media import MediaError, probe, read_audio, read_video
 
         path = Path(path)
@@ -318,13 +342,13 @@ class TranslationPipeline:
         video = self.encoder(Modality.VIDEO).extract(frames)  # (T, Dv)
         audio = None
         if self.leaky:
-            warnings.warn(f"{LEAKY_LABEL}: reading the clip's own audio", stacklevel=2)
+            warnings.warn(f"{LEAKY_LABEL}: reading the clip's own audio", stacklevel=3)
             if not info.has_audio:
                 raise MediaError(path, f"the {LEAKY_LABEL} pipeline needs the clip's audio")
             audio = [self.encoder(Modality.AUDIO).extract(read_audio(path))]
         duration = info.duration or len(frames) / (self.config.video_fps or info.video.fps)
-        logmel = self.translate_features([video], audio)[0]
-        return self.speak(logmel, float(duration))
+        logmel = self.translate_features([video], audio)[0]  # (speech_steps, 80)
+        return ClipTranslation(frames, logmel, self.speak(logmel, float(duration)))
 
     def phrases(self) -> dict[tuple[str, str], str]:
         """``{(object, action): canonical phrase}`` of the world this pipeline was fitted on."""

@@ -256,6 +256,15 @@ def _mel_basis(
     return basis, np.linalg.pinv(basis)
 
 
+def canonical_logmel(voice: CanonicalVoice, enc: Any, pair: tuple[str, str],
+                     steps: int) -> np.ndarray:  # fmt: skip
+    """The canonical phrase of ``pair`` as the translator's target layout: ``(steps, n_mels)``
+    log-mel (the vocoder ceiling speaks it; the demo draws it)."""
+    from xmodal.features.preprocess import segment
+
+    return segment(enc.extract(voice.render(*pair)), steps)  # (steps, n_mels)
+
+
 def speak(enc: Any, logmel: np.ndarray, duration: float, n_iter: int) -> np.ndarray:
     """Turn one ``(S, n_mels)`` log-mel sequence into a waveform of ``duration`` seconds.
 
