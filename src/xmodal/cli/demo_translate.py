@@ -24,19 +24,16 @@ SPLITS = ("test", "heldout")
 
 def demo_config(quick: bool = False) -> Any:
     """The demo's :class:`TranslationConfig`: the raw baseline with the defaults but a shorter
-    translator run (:data:`DEMO_TRANSLATOR_STEPS`), or tiny models on 8×8 pixels for a smoke run
-    (numbers mean nothing)."""
-    from xmodal.training.loop import TrainConfig
+    translator run (:data:`DEMO_TRANSLATOR_STEPS`), or the thesis study's quick pipeline (tiny
+    models on 8×8 pixels) for a smoke run (numbers mean nothing)."""
+    from xmodal.evaluation.studies.thesis import ThesisStudyConfig
     from xmodal.translate import TranslationConfig
 
-    if not quick:
-        base = TranslationConfig(source="raw")
-        return dataclasses.replace(base, translator_train=dataclasses.replace(
-            base.translator_train, max_steps=DEMO_TRANSLATOR_STEPS))  # fmt: skip
-    loop = TrainConfig(max_steps=30, batch_size=32, eval_every=15, log_every=5)
-    return TranslationConfig(source="raw", video_encoder="pixels:height=8,width=8", video_fps=None,
-                             video_pca=8, audio_pca=4, speech_steps=40, griffin_lim_iters=8,
-                             vae_train=loop, translator_train=loop)  # fmt: skip
+    if quick:
+        return dataclasses.replace(ThesisStudyConfig.quick().pipeline, source="raw")
+    base = TranslationConfig(source="raw")
+    return dataclasses.replace(base, translator_train=dataclasses.replace(
+        base.translator_train, max_steps=DEMO_TRANSLATOR_STEPS))  # fmt: skip
 
 
 def _fit(world: str, run: str, config: dict[str, Any], seed: int) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from xmodal.data.splits import SPLITS as EVAL_SPLITS
 from xmodal.translate.judges import SOURCES
 
 RESULTS_VERSION = 1
@@ -22,7 +23,6 @@ SOURCE_LABELS = {
     "vocoder_ceiling": "ceiling: canonical phrase through the vocoder",
     "own_audio": "ceiling: the clip's own audio",
 }
-EVAL_SPLITS = ("train", "val", "test", "heldout")
 
 
 def _cell(value: Any) -> str:
@@ -86,15 +86,13 @@ def aggregate(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "per_pair_first": {judge: per_pair of the first run}}`` plus the ceilings the first run
         carries (they do not depend on the run).
     """
-    from xmodal.evaluation.report import mean_std
+    from xmodal.evaluation.report import aggregate_seeds
 
     first = runs[0]
     out: dict[str, Any] = {"clips": first["clips"], "chance": first["chance"]}
-    out["model"] = {
-        judge: {k: mean_std([r["model"][judge][k] for r in runs]) for k in ("object", "action",
-                                                                           "both")}
-        for judge in first["model"]
-    }  # fmt: skip
+    keys = ("object", "action", "both")
+    out["model"] = {judge: aggregate_seeds([{k: r["model"][judge][k] for k in keys} for r in runs])
+                    for judge in first["model"]}  # fmt: skip
     out["per_pair_first"] = {j: t["per_pair"] for j, t in first["model"].items()}
     for kind in ("vocoder_ceiling", "own_audio"):
         if kind in first:
