@@ -14,7 +14,7 @@ runner = CliRunner()
 
 @pytest.mark.slow
 def test_demo_quick_end_to_end(tmp_path):
-    """~90 s: world (50 clips) → features → the raw pipeline fitted and judged by both
+    """~90 s: world (50 clips) → features → the structured pipeline fitted and judged by both
     listeners in a worker while the joint space is trained, the test and held-out clips are
     ingested into a library and searched three ways → said.wav + said.png."""
     out = tmp_path / "demo"
@@ -27,14 +27,14 @@ def test_demo_quick_end_to_end(tmp_path):
     assert said.is_file() and said.stat().st_size > 10_000
     assert (out / "said.png").stat().st_size > 10_000
     for name in ("test", "heldout"):
-        path = out / "translate" / "raw" / f"eval-{name}" / "results.json"
+        path = out / "translate" / "structured" / f"eval-{name}" / "results.json"
         split = json.loads(path.read_text())["splits"][name]
         assert set(split["model"]) == {"grammar", "whisper"}
         assert 0.0 <= split["model"]["whisper"]["both"]["mean"] <= 1.0
     ceilings = json.loads((out / "translate" / "ceilings.json").read_text())
     assert set(ceilings["heldout"]) == {"clips", "vocoder_ceiling"}
     assert "| ceiling: canonical phrase through the vocoder | heldout |" in result.output
-    assert "| raw-feature baseline | heldout |" in result.output
+    assert "| structured (appearance + motion groups, slot decoder) | heldout |" in result.output
     assert "grammar hears:" in result.output and "whisper hears:" in result.output
     from xmodal.cli.demo_translate import pick_heldout_clip
     from xmodal.data.manifest import read_dataset_info

@@ -17,6 +17,7 @@ def test_available_lists_every_encoder_of_the_issue() -> None:
     assert F.available() == [
         "efficientnet-lite0",
         "efficientnet-lite0-spatial",
+        "efficientnet-lite0-streams",
         "pixels",
         "clip:<hub id or dir>",
         "logmel",

@@ -138,6 +138,27 @@ def test_spatial_encoder_appends_a_position_map():
         SpatialEfficientNetEncoder(image_size=64, grid=3)
 
 
+def test_streams_encoder_appearance_ignores_quarter_turns():
+    """The structured model's encoder: its appearance columns are the same for a frame and the
+    frame turned by 90°; its position map is the unturned frame's (the spatial encoder's)."""
+    import xmodal.features as F
+
+    enc = F.get("efficientnet-lite0-streams:image_size=64,crop=1.0,grid=2")
+    assert enc.id == "efficientnet-lite0-streams2-r4-64-crop1" and enc.dim == 1284
+    assert enc.appearance_dim == 1280
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    frame[8:20, 4:60] = 255  # a long bar
+    frames = np.stack([frame, np.rot90(frame).copy()])
+    out = enc.extract(frames)
+    np.testing.assert_allclose(out[0, :1280], out[1, :1280], rtol=1e-3, atol=1e-3)
+    plain = F.get("efficientnet-lite0-spatial:image_size=64,crop=1.0,grid=2").extract(frames)
+    assert np.abs(plain[0, :1280] - plain[1, :1280]).max() > 0.1  # without the turns: differ
+    np.testing.assert_allclose(out[:, 1280:], plain[:, 1280:], atol=1e-5)
+    with pytest.raises(ValueError, match="rotations"):
+        F.get("efficientnet-lite0-streams:rotations=5")
+
+
 def test_teacher_forcing_schedule():
     tf = TeacherForcing(1.0, 0.5, 100)
     assert tf(0)["teacher_forcing"] == 1.0
@@ -285,3 +306,84 @@ def test_phrase_layout_speaks_one_utterance(world):
     assert np.abs(b[:start]).max() == 0.0 and np.abs(b[start:]).max() > 0.1
     with pytest.raises(ValueError, match="layout"):
         CanonicalSpeechConfig(layout="words")
+
+
+@pytest.fixture(scope="module")
+def structured(world, tmp_path_factory):
+    from xmodal.translate import model_config
+
+    steps = TrainConfig(max_steps=20, batch_size=16, eval_every=10, log_every=5)
+    base = tiny_config(video_encoder="efficientnet-lite0-spatial:image_size=64,crop=1.0,grid=2")
+    cfg = model_config("structured", dataclasses.replace(base, structured_train=steps))
+    run = tmp_path_factory.mktemp("structured")
+    return TranslationPipeline.fit(world, run, cfg, seed=0, progress=False), run
+
+
+def test_structured_pipeline_fits_saves_and_speaks(world, structured):
+    """--model structured: one model (no β-VAE), the slotted voice, whole sequences decoded at
+    once; reloaded it says the same, and a clip becomes speech as long as the clip."""
+    from xmodal.models.structured import StructuredTranslator
+    from xmodal.translate import model_config
+    from xmodal.translate.config import STRUCTURED_VOICE
+
+    pipe, tmp_path = structured
+    cfg = pipe.config
+    assert cfg.source == "structured" and cfg.canonical == STRUCTURED_VOICE
+    assert cfg.label == "structured (appearance + motion groups, slot decoder)"
+    assert pipe.vae is None and isinstance(pipe.translator, StructuredTranslator)
+    assert not (tmp_path / "vae").exists()
+    m = pipe.translator.config
+    assert (m.appearance_dim, m.map_dim, m.steps, m.target_steps) == (6, 4, cfg.steps, 24)
+    assert pipe.meta["speech"]["canonical"]["layout"] == "slots"
+    feats = load_clip_features(world, cfg, progress=False)
+    rows = feats.split("heldout")[:2]
+    video = feats.arrays(Modality.VIDEO, rows)
+    loaded = TranslationPipeline.load(tmp_path)
+    a, b = pipe.translate_features(video), loaded.translate_features(video)
+    assert a.shape == (2, 24, 80)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+    wave = loaded.translate_clip(world / rows[0]["path"])
+    assert wave.shape == (int(round(rows[0]["duration"] * 16000)),)
+    # a chosen voice is kept; the other models keep the default voice
+    own = CanonicalSpeechConfig(voice="en", rate=175)
+    assert model_config("structured", TranslationConfig(canonical=own)).canonical == own
+    assert model_config("raw").canonical == CanonicalSpeechConfig()
+    with pytest.raises(ValueError, match="model must be one of"):
+        model_config("deep")
+
+
+def test_structured_needs_a_position_map(world, tmp_path):
+    from xmodal.translate import model_config
+
+    cfg = model_config("structured", tiny_config())  # pixels: no position map
+    with pytest.raises(ValueError, match="reads a position map.*pixels"):
+        TranslationPipeline.fit(world, tmp_path, cfg, seed=0, progress=False)
+
+
+def test_group_diagnostics_probe_each_group(world, structured, fitted):
+    """Per group: probes of object and action on val/test/held-out and MIG/DCI/SAP; only a
+    structured pipeline has groups."""
+    from xmodal.translate.evaluate import group_diagnostics, groups_tables
+
+    pipe, _ = structured
+    feats = load_clip_features(world, pipe.config, progress=False)
+    rows = feats.split("test")
+    groups = pipe.latent_groups(feats.arrays(Modality.VIDEO, rows))
+    latent = pipe.translator.config.latent_dim
+    assert {k: v.shape for k, v in groups.items()} == {
+        "appearance": (len(rows), latent), "motion": (len(rows), latent)
+    }  # fmt: skip
+    d = group_diagnostics(pipe, feats)
+    assert d["chance"] == {"object": 0.2, "action": 0.2}
+    for group in ("appearance", "motion"):
+        for factor in ("object", "action"):
+            accs = d["probes"][group][factor]
+            assert set(accs) == {"val", "test", "heldout"}
+            assert all(0.0 <= a <= 1.0 for a in accs.values())
+        assert set(d["disentanglement"][group]) == {
+            "mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap"
+        }  # fmt: skip
+    table = groups_tables([d, d])
+    assert "| appearance | object | 0.20 |" in table and "| motion | mig" not in table
+    with pytest.raises(ValueError, match="has no latent groups"):
+        fitted[0].latent_groups(feats.arrays(Modality.VIDEO, rows))

@@ -47,3 +47,16 @@ def test_choose_voice_on_val_pairs(tmp_path):
         assert s["vocoded"]["grammar"]["clips"] == len(val)
     assert json.loads((out / "results.json").read_text())["best"] == best
     assert f"**{best}**" in (out / "report.md").read_text()
+
+
+def test_unknown_voice_is_refused_before_any_judging(tmp_path, monkeypatch):
+    from xmodal.translate import judges
+    from xmodal.translate.voices import choose_voice
+
+    world = tmp_path / "world"
+    generate(world, WorldConfig(size=30, seed=5), workers=2, progress=False)
+    heard = []
+    monkeypatch.setattr(judges.Listener, "hear", lambda self, w, j: heard.append(j))
+    with pytest.raises(ValueError, match="voice candidate 'xx-nope:150:slots': unknown espeak"):
+        choose_voice(world, tmp_path / "v", ("en:150:slots", "xx-nope:150:slots"), progress=False)
+    assert heard == [] and not (tmp_path / "v").exists()

@@ -54,7 +54,7 @@ def demo(
     from xmodal.data.manifest import clip_path, read_manifest
     from xmodal.data.objects import WorldConfig, generate, summarize
     from xmodal.joint import train_joint
-    from xmodal.translate import TranslationConfig, load_clip_features
+    from xmodal.translate import load_clip_features
     from xmodal.translate.evaluate import judges_table
     from xmodal.workers import worker_pool
 
@@ -78,8 +78,7 @@ def demo(
         console.print(
             f"[bold]3/5[/bold] translation, in a worker process meanwhile: fit the "
             f"{DEMO_MODEL} pipeline (the best on val: docs/studies.md; "
-            f"{config.translator_train.max_steps} translator steps, the default is "
-            f"{TranslationConfig().translator_train.max_steps}) -> {run}, then judge its speech "
+            f"{config.structured_train.max_steps} steps) -> {run}, then judge its speech "
             "on test and held-out clips (pocketsphinx under the phrase grammar, Whisper tiny.en "
             "free)"
         )

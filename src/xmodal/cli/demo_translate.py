@@ -1,6 +1,6 @@
 """The translation stages of ``xmodal demo``: fit, judge, and speak one held-out clip.
 
-The pipeline chosen on val (the raw-feature baseline; docs/studies.md) is fitted in a worker
+The pipeline chosen on val (the structured model; docs/studies.md) is fitted in a worker
 process through the same code as ``xmodal train translate`` while the demo builds its memory
 library and judges the vocoder ceilings, then judged on the test and held-out clips through
 the same code as ``xmodal eval translate``, one split in the worker and one in the demo's
@@ -15,25 +15,26 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-DEMO_MODEL = "raw"  # the best pipeline on val (docs/studies.md); `--model` of train translate
-# The demo's translator trains 1000 of the default 2400 steps (val MSE 0.0057 there, 0.0040 at
-# 2400; docs/studies.md) to bring the demo close to 5 minutes on 2 cores (361 s measured).
-DEMO_TRANSLATOR_STEPS = 1000
+# the best pipeline on val (docs/studies.md); `--model` of train translate
+DEMO_MODEL = "structured"
 SPLITS = ("test", "heldout")
+QUICK_ENCODER = "efficientnet-lite0-spatial:image_size=64,crop=1.0,grid=2"
 
 
 def demo_config(quick: bool = False) -> Any:
-    """The demo's :class:`TranslationConfig`: the raw baseline with the defaults but a shorter
-    translator run (:data:`DEMO_TRANSLATOR_STEPS`), or the thesis study's quick pipeline (tiny
-    models on 8×8 pixels) for a smoke run (numbers mean nothing)."""
+    """The demo's :class:`TranslationConfig`: ``xmodal train translate --model structured``'s
+    defaults, or for a smoke run (numbers mean nothing) the thesis study's quick pipeline with a
+    small spatial encoder (the structured model reads its position map) and 30 steps."""
     from xmodal.evaluation.studies.thesis import ThesisStudyConfig
-    from xmodal.translate import TranslationConfig
+    from xmodal.training.loop import TrainConfig
+    from xmodal.translate import model_config
 
-    if quick:
-        return dataclasses.replace(ThesisStudyConfig.quick().pipeline, source="raw")
-    base = TranslationConfig(source="raw")
-    return dataclasses.replace(base, translator_train=dataclasses.replace(
-        base.translator_train, max_steps=DEMO_TRANSLATOR_STEPS))  # fmt: skip
+    if not quick:
+        return model_config(DEMO_MODEL)
+    steps = TrainConfig(max_steps=30, batch_size=32, eval_every=15, log_every=5)
+    base = dataclasses.replace(ThesisStudyConfig.quick().pipeline, video_encoder=QUICK_ENCODER,
+                               structured_train=steps)  # fmt: skip
+    return model_config(DEMO_MODEL, base)
 
 
 def _fit(world: str, run: str, config: dict[str, Any], seed: int) -> str:

@@ -102,9 +102,6 @@ def joint(
                    f"{', '.join(m.value for m in space.modalities)})")  # fmt: skip
 
 
-TRANSLATE_MODELS = {"flat": "vae", "raw": "raw"}
-
-
 @app.command("translate")
 def translate(
     data: Path = typer.Option(..., "--data", help="Object-action world (xmodal data objects)."),
@@ -113,7 +110,9 @@ def translate(
         "flat",
         "--model",
         help="flat: the thesis' β-VAE video latents + Seq2Seq; raw: Seq2Seq on the "
-        "preprocessed video features (the baseline).",
+        "preprocessed video features (the baseline); structured: appearance and motion latent "
+        "groups + a slot decoder, speaking the slotted canonical voice (composes: says pairs it "
+        "never saw).",
     ),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the models' init and data order."),
     config: Path | None = typer.Option(
@@ -121,23 +120,21 @@ def translate(
         "--config",
         show_default=False,
         help="A TranslationConfig as YAML (default: configs/translation.yaml's values); "
-        "--model overrides its source.",
+        "--model overrides its source (structured: and the default voice).",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """Fit the whole video → speech pipeline on the world's train split (val for early
     stopping): frozen features, train-fitted preprocessing, the β-VAE (flat), the Seq2Seq
-    translator and the canonical voice. Use the run with `xmodal translate CLIP --model OUT`
-    and judge it with `xmodal eval translate --model OUT --data DATA`.
+    translator (or the structured model) and the canonical voice. Use the run with `xmodal
+    translate CLIP --model OUT` and judge it with `xmodal eval translate --model OUT --data DATA`.
     """
-    import dataclasses
-
     from xmodal.features import EncoderUnavailable
-    from xmodal.translate import TranslationConfig, TranslationPipeline
+    from xmodal.translate import MODELS, TranslationConfig, TranslationPipeline, model_config
 
     with user_errors(EncoderUnavailable, ImportError):
-        if model not in TRANSLATE_MODELS:
-            raise ValueError(f"--model must be one of {sorted(TRANSLATE_MODELS)}, got {model!r}")
+        if model not in MODELS:
+            raise ValueError(f"--model must be one of {sorted(MODELS)}, got {model!r}")
         if not data.is_dir():
             raise FileNotFoundError(f"{data}: dataset directory does not exist")
         base = TranslationConfig()
@@ -145,6 +142,6 @@ def translate(
             from xmodal.config import load_yaml
 
             base = load_yaml(TranslationConfig, config)
-        cfg = dataclasses.replace(base, source=TRANSLATE_MODELS[model])
+        cfg = model_config(model, base)
         pipe = TranslationPipeline.fit(data, out, cfg, seed=seed, progress=progress)
         typer.echo(f"wrote {out} ({pipe.label}, seed {seed}, {pipe.meta['fit_seconds']:.0f} s)")

@@ -38,6 +38,7 @@ from xmodal.features.video import (
     EfficientNetLite0Encoder,
     PixelsEncoder,
     SpatialEfficientNetEncoder,
+    StreamsEfficientNetEncoder,
 )
 from xmodal.types import Modality
 
@@ -211,6 +212,12 @@ register(
     SpatialEfficientNetEncoder,
     modality=Modality.VIDEO,
     description="EfficientNet-Lite0 pooled features + a grid map of where (1280 + grid²)",
+)
+register(
+    "efficientnet-lite0-streams",
+    StreamsEfficientNetEncoder,
+    modality=Modality.VIDEO,
+    description="the structured translator's streams: rotation-averaged appearance + where map",
 )
 register(
     "pixels",

@@ -432,3 +432,52 @@ class SpatialEfficientNetEncoder(EfficientNetLite0Encoder):
             energy = fmap.norm(dim=1, keepdim=True)  # (B, 1, S/32, S/32)
             where = F.adaptive_avg_pool2d(energy, self.grid).flatten(1)  # (B, grid²)
         return torch.cat([pooled, where], dim=1).numpy().astype(np.float32)
+
+
+@dataclass
+class StreamsEfficientNetEncoder(SpatialEfficientNetEncoder):
+    """The two video streams of the structured translator in one encoder: *what* (appearance,
+    invariant to in-plane rotation) and *where* (the position map), ``(T, 1280 + grid²)``.
+
+    Columns ``[:1280]`` are EfficientNet-Lite0's pooled features averaged over the frame turned
+    by 0°, 90°, 180° and 270° (``rotations=4``; exact turns of the square network input, no
+    interpolation), so an object looks the same to it at any of those angles: rotating objects
+    are the only ones the training clips show at steep angles. Columns ``[1280:]`` are the
+    unturned frame's position map, as in ``efficientnet-lite0-spatial``. Costs ``rotations``
+    network passes per frame.
+
+    Attributes:
+        rotations: quarter turns averaged over (1 is ``efficientnet-lite0-spatial``).
+    """
+
+    rotations: int = 4
+
+    name: ClassVar[str] = "efficientnet-lite0-streams"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 1 <= self.rotations <= 4:
+            raise ValueError(f"rotations must be in 1..4 quarter turns, got {self.rotations}")
+
+    @property
+    def id(self) -> str:
+        suffix = "" if self.crop == 0.875 else f"-crop{self.crop:g}"
+        return f"efficientnet-lite0-streams{self.grid}-r{self.rotations}-{self.image_size}{suffix}"
+
+    def _forward(self, blocks: list[np.ndarray]) -> np.ndarray:
+        import torch
+        import torch.nn.functional as F
+
+        with torch.inference_mode():
+            x = self.preprocess(blocks)  # (B, 3, S, S)
+            fmap = self._model.extract_features(x)  # (B, 1280, S/32, S/32)
+            pooled = fmap.mean(dim=(2, 3))  # (B, 1280)
+            for k in range(1, self.rotations):
+                turned = torch.rot90(x, k, dims=(2, 3)).contiguous(
+                    memory_format=torch.channels_last
+                )
+                pooled += self._model.extract_features(turned).mean(dim=(2, 3))
+            pooled /= self.rotations
+            energy = fmap.norm(dim=1, keepdim=True)  # (B, 1, S/32, S/32)
+            where = F.adaptive_avg_pool2d(energy, self.grid).flatten(1)  # (B, grid²)
+        return torch.cat([pooled, where], dim=1).numpy().astype(np.float32)

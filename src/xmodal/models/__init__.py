@@ -27,6 +27,7 @@ from xmodal.models.beta_vae import BetaVAE, BetaVAEConfig
 from xmodal.models.joint_embedding import JointEmbedding, JointEmbeddingConfig
 from xmodal.models.lip_sync import LipSync, LipSyncConfig
 from xmodal.models.seq2seq import Seq2Seq, Seq2SeqConfig
+from xmodal.models.structured import StructuredTranslator, StructuredTranslatorConfig
 from xmodal.models.sync_net import SyncNet, SyncNetConfig
 
 __all__ = [
@@ -176,3 +177,4 @@ register("seq2seq", Seq2SeqConfig, Seq2Seq)
 register("joint_embedding", JointEmbeddingConfig, JointEmbedding)
 register("sync_net", SyncNetConfig, SyncNet)
 register("lip_sync", LipSyncConfig, LipSync)
+register("structured_translator", StructuredTranslatorConfig, StructuredTranslator)

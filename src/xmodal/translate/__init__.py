@@ -6,7 +6,8 @@
     pipe = TranslationPipeline.fit("data/objects", "runs/translate", TranslationConfig(), seed=0)
     wave = TranslationPipeline.load("runs/translate").translate_clip("clip.mp4")
 
-- :mod:`~xmodal.translate.config`: :class:`TranslationConfig`, :class:`CanonicalSpeechConfig`;
+- :mod:`~xmodal.translate.config`: :class:`TranslationConfig`, :class:`CanonicalSpeechConfig`,
+  :func:`model_config` (``flat``, ``raw`` or ``structured``);
 - :mod:`~xmodal.translate.features`: clip features and the train-only transform;
 - :mod:`~xmodal.translate.fit`: :func:`fit_models`, the one fit entry point (the pipeline and
   every thesis-study row train through it);
@@ -16,9 +17,11 @@
 
 from xmodal.translate.config import (
     LEAKY_LABEL,
+    MODELS,
     PIPELINE_FILE,
     CanonicalSpeechConfig,
     TranslationConfig,
+    model_config,
 )
 from xmodal.translate.features import ClipFeatures, FeatureTransform, load_clip_features
 from xmodal.translate.fit import FittedModels, fit_models
@@ -27,6 +30,7 @@ from xmodal.translate.speech import CanonicalVoice, canonical_phrase, canonical_
 
 __all__ = [
     "LEAKY_LABEL",
+    "MODELS",
     "PIPELINE_FILE",
     "CanonicalSpeechConfig",
     "CanonicalVoice",
@@ -39,4 +43,5 @@ __all__ = [
     "canonical_phrases",
     "fit_models",
     "load_clip_features",
+    "model_config",
 ]

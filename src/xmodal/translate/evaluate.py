@@ -100,6 +100,76 @@ def aggregate(runs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def group_diagnostics(pipe: Any, feats: Any, seed: int = 0) -> dict[str, Any]:
+    """What each latent group of a structured pipeline carries (labels used only here).
+
+    - ``probes``: a logistic regression per (group, factor), fitted on the train clips' posterior
+      means, scored on val, test and held-out: the object should be read from the appearance
+      group and the action from the motion group; crossed, near chance;
+    - ``disentanglement``: MIG, DCI (disentanglement, completeness, informativeness) and SAP of
+      each group against (object, action), over every clip.
+
+    Returns:
+        ``{"chance": {factor: 1/n}, "probes": {group: {factor: {split: accuracy}}},
+        "disentanglement": {group: {metric: value}}}``.
+    """
+    import numpy as np
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from xmodal.evaluation.disentanglement import dci, mig, sap
+    from xmodal.types import Modality
+
+    info = feats.info
+    splits = [s for s in ("train", "val", "test", "heldout") if feats.split(s)]
+    rows = {s: feats.split(s) for s in splits}
+    codes = {s: pipe.latent_groups(feats.arrays(Modality.VIDEO, rows[s])) for s in splits}
+    names = {"object": list(info["objects"]), "action": list(info["actions"])}
+    labels = {s: {f: np.array([names[f].index(r[f]) for r in rows[s]]) for f in names}
+              for s in splits}  # fmt: skip
+    out: dict[str, Any] = {"chance": {f: 1.0 / len(v) for f, v in names.items()},
+                           "probes": {}, "disentanglement": {}}  # fmt: skip
+    for group in codes["train"]:
+        out["probes"][group] = {}
+        for factor in names:
+            clf = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
+            clf.fit(codes["train"][group], labels["train"][factor])
+            out["probes"][group][factor] = {
+                s: float(clf.score(codes[s][group], labels[s][factor])) for s in splits[1:]
+            }
+        z = np.concatenate([codes[s][group] for s in splits])
+        factors = np.stack([np.concatenate([labels[s][f] for s in splits]) for f in names], 1)
+        d = dci(z, factors, seed=seed, n_estimators=20)
+        out["disentanglement"][group] = {
+            "mig": mig(z, factors), "dci_disentanglement": d.disentanglement,
+            "dci_completeness": d.completeness, "dci_informativeness": d.informativeness,
+            "sap": sap(z, factors, seed=seed),
+        }  # fmt: skip
+    return out
+
+
+def groups_tables(runs: Sequence[dict[str, Any]]) -> str:
+    """Markdown of :func:`group_diagnostics` over runs (mean ± std): probes, then MIG/DCI/SAP."""
+    from xmodal.evaluation.report import aggregate_seeds, fmt_mean_std, markdown_table
+
+    first = runs[0]
+    rows = []
+    for group, factors in first["probes"].items():
+        for factor, splits in factors.items():
+            stats = aggregate_seeds([r["probes"][group][factor] for r in runs])
+            rows.append([group, factor, f"{first['chance'][factor]:.2f}",
+                         *(fmt_mean_std(stats[s]) for s in splits)])  # fmt: skip
+    split_names = list(next(iter(next(iter(first["probes"].values())).values())))
+    probes = markdown_table(["group", "probe of", "chance", *split_names], rows)
+    metrics = list(next(iter(first["disentanglement"].values())))
+    rows = []
+    for group in first["disentanglement"]:
+        stats = aggregate_seeds([r["disentanglement"][group] for r in runs])
+        rows.append([group, *(fmt_mean_std(stats[m]) for m in metrics)])
+    return probes + "\n" + markdown_table(["group", *metrics], rows)
+
+
 def evaluate_translation(
     models: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     data: str | os.PathLike[str],
@@ -172,8 +242,10 @@ def evaluate_translation(
         "speech_steps": pipe.config.speech_steps,
         "splits": {s: aggregate([r[s] for r in runs]) for s in splits},
         "runs": runs,
-        "seconds": round(time.perf_counter() - t0, 1),
     }
+    if pipes[0].config.source == "structured":
+        results["groups"] = [group_diagnostics(p, feats, seed=p.meta["seed"]) for p in pipes]
+    results["seconds"] = round(time.perf_counter() - t0, 1)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "results.json", results)
@@ -190,6 +262,11 @@ def evaluate_translation(
     for split, s in results["splits"].items():
         lines += ["", f"## Per pair, {split} (seed {results['seeds'][0]})", "",
                   pairs_table(s["per_pair_first"])]  # fmt: skip
+    if "groups" in results:
+        lines += ["", "## What each latent group carries", "",
+                  "Linear probes fitted on the train clips' posterior means (labels are used "
+                  "for these diagnostics only), and MIG/DCI/SAP of each group over every clip:",
+                  "", groups_tables(results["groups"])]  # fmt: skip
     lines += ["", f"Wall time {results['seconds']:.0f} s."]
     (out / "report.md").write_text("\n".join(lines) + "\n")
     return results

@@ -7,7 +7,9 @@ config's ``source`` is ``"vae"``) and then the Seq2Seq translator that reads its
 they differ only in the arrays they pass (canonical speech at full frame rate, or the thesis
 setting's real audio track) and in the config.
 
-Both models go through the package's one training loop (:func:`xmodal.training.loop.train`),
+``config.source == "structured"`` trains the structured translator alone (two latent groups and
+a slot decoder, :mod:`xmodal.models.structured`). Every model goes through the package's one
+training loop (:func:`xmodal.training.loop.train`),
 so a rerun into the same directory resumes unfinished training and reloads finished runs.
 """
 
@@ -29,6 +31,7 @@ from xmodal.types import Modality
 if TYPE_CHECKING:
     from xmodal.models.beta_vae import BetaVAE, BetaVAEConfig
     from xmodal.models.seq2seq import Seq2Seq, Seq2SeqConfig
+    from xmodal.models.structured import StructuredTranslator
     from xmodal.schedules import ScheduleConfig
     from xmodal.training.loop import TrainConfig
     from xmodal.translate.config import TranslationConfig
@@ -176,6 +179,59 @@ def train_seq2seq(
     return model.eval()
 
 
+def train_structured(
+    video: tuple[np.ndarray, np.ndarray],
+    target: tuple[np.ndarray, np.ndarray],
+    config: TranslationConfig,
+    train_config: TrainConfig,
+    out_dir: str | os.PathLike[str],
+    *,
+    progress: bool = True,
+    extra: dict[str, Any] | None = None,
+) -> StructuredTranslator:
+    """Train (or resume, or reload a finished) structured translator ``video → target``.
+
+    Args:
+        video: preprocessed video ``(train (N, T, P + G²), val (M, T, P + G²))``: the
+            appearance PCA, then the position map (a spatial video encoder).
+        target: ``(train (N, Tt, D), val (M, Tt, D))``, whole sequences (no chunks).
+        config: the pipeline's settings (``structured``, ``structured_schedule``, encoder).
+        train_config: loop settings (its seed seeds the initialisation too).
+        out_dir: the run directory.
+
+    Raises:
+        ValueError: the video encoder has no position map.
+    """
+    from xmodal.features import get
+    from xmodal.models.structured import StructuredTranslator
+    from xmodal.schedules import make_hparams
+    from xmodal.training.loop import train
+    from xmodal.translate.features import video_split
+    from xmodal.utils import seed_everything
+
+    split = video_split(config.video_encoder)
+    if split is None:
+        raise ValueError(
+            f"the structured model reads a position map; video encoder {config.video_encoder!r} "
+            "has none (use efficientnet-lite0-spatial)"
+        )
+    map_dim = get(config.video_encoder).dim - split
+    _, steps, width = video[0].shape
+    cfg = dataclasses.replace(config.structured, appearance_dim=width - map_dim, map_dim=map_dim,
+                              steps=steps, target_steps=target[0].shape[1],
+                              target_dim=target[0].shape[2])  # fmt: skip
+    with torch_threads(config.threads):
+        seed_everything(train_config.seed)
+        model = StructuredTranslator(cfg)
+        hparams = make_hparams(config.structured_schedule, train_config.max_steps)
+        train(model, SequencePairs(source=video[0], target=target[0]),
+              SequencePairs(source=video[1], target=target[1]), train_config, out_dir,
+              hparams=hparams, progress=progress,
+              extra_config={"schedule": dataclasses.asdict(config.structured_schedule),
+                            **(extra or {})})  # fmt: skip
+    return model.eval()
+
+
 def video_latents(
     vae: BetaVAE, video: np.ndarray, audio: np.ndarray | None = None, batch: int = 512
 ) -> np.ndarray:
@@ -211,6 +267,28 @@ def generate(translator: Seq2Seq, source: np.ndarray, steps: int, batch: int = 2
     return np.concatenate(out).astype(np.float32)
 
 
+def translate_source(
+    translator: Seq2Seq | StructuredTranslator, source: np.ndarray, speech_steps: int,
+    frames_per_step: int, batch: int = 256,
+) -> np.ndarray:  # fmt: skip
+    """What a fitted translator says for ``source``: ``(N, speech_steps, D)`` float32 in the
+    speech transform's space (a Seq2Seq generates ``frames_per_step`` frames a step; the
+    structured model decodes the whole sequence at once)."""
+    from xmodal.models.structured import StructuredTranslator
+
+    if not isinstance(translator, StructuredTranslator):
+        steps = generate(translator, source, speech_steps // frames_per_step)  # (N, S/r, r·D)
+        return unchunk(steps, frames_per_step)  # (N, S, D)
+    import torch
+
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(source), batch):
+            x = torch.from_numpy(np.ascontiguousarray(source[i : i + batch], dtype=np.float32))
+            out.append(translator.generate(x).numpy())
+    return np.concatenate(out).astype(np.float32)
+
+
 def chunk(frames: np.ndarray, r: int) -> np.ndarray:
     """Group ``r`` consecutive frames into one decoder step: ``(N, T, D) -> (N, T / r, r·D)``."""
     n, t, d = frames.shape
@@ -230,13 +308,13 @@ class FittedModels:
     """What :func:`fit_models` trained.
 
     Attributes:
-        vae: the β-VAE (None for the raw baseline).
-        translator: the Seq2Seq.
+        vae: the β-VAE (None for the raw baseline and the structured model).
+        translator: the Seq2Seq, or the structured translator.
         source: what the translator read, ``(train (N, T', Din), val (M, T', Din))``.
     """
 
     vae: BetaVAE | None
-    translator: Seq2Seq
+    translator: Seq2Seq | StructuredTranslator
     source: Pair
 
 
@@ -252,6 +330,10 @@ def fit_models(
     label: str | None = None,
 ) -> FittedModels:
     """Train the β-VAE (``config.source == "vae"``) and the translator into ``out_dir``.
+
+    ``config.source == "structured"`` trains the structured translator
+    (:mod:`xmodal.models.structured`) on the preprocessed video instead: it holds its own latent
+    groups, so there is no separate β-VAE.
 
     Args:
         config: the settings (source, variant, models, schedule, training loops).
@@ -271,6 +353,11 @@ def fit_models(
     extra = {"label": label or config.label}
     vae = None
     source = video
+    if config.source == "structured":
+        model = train_structured(video, target, config,
+                                 dataclasses.replace(config.structured_train, seed=seed),
+                                 out / "translator", progress=progress, extra=extra)  # fmt: skip
+        return FittedModels(None, model, source)
     if config.source == "vae":
         vae_cfg = dataclasses.replace(config.vae, variant=config.variant)
         vae = train_beta_vae(video, vae_audio, vae_cfg, config.schedule,

@@ -16,6 +16,9 @@ How a silent clip becomes speech (the same at training and at inference):
    sequence of ``(T', latent_dim)`` latents computed from the video alone; ``source="raw"``
    (the baseline) hands the preprocessed video features on unchanged;
 3. the **Seq2Seq** translator generates ``speech_steps`` frames of 80-bin log-mel, free-running;
+   ``source="structured"`` replaces steps 2–3 with one model: an appearance and a motion stream
+   of the preprocessed video, a latent group each, and a slot decoder that writes all
+   ``speech_steps`` frames at once (:mod:`xmodal.models.structured`);
 4. the fitted speech transform is inverted and the log-mel is stretched to 100 frames/s and
    turned into a waveform with **Griffin–Lim** (:func:`~xmodal.translate.speech.speak`).
 
@@ -34,7 +37,7 @@ A run directory::
     preprocess/audio/
     preprocess/speech/
     vae/                  the β-VAE's training run (config.json, best.safetensors, metrics.csv, ...)
-    translator/           the Seq2Seq's training run
+    translator/           the Seq2Seq's (or the structured model's) training run
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ from xmodal.translate.features import (
     load_clip_features,
     video_split,
 )
-from xmodal.translate.fit import fit_models, generate, torch_threads, unchunk, video_latents
+from xmodal.translate.fit import fit_models, torch_threads, translate_source, video_latents
 from xmodal.translate.speech import (
     CanonicalVoice,
     canonical_phrases,
@@ -70,6 +73,7 @@ if TYPE_CHECKING:
     from xmodal.features.base import Encoder
     from xmodal.models.beta_vae import BetaVAE
     from xmodal.models.seq2seq import Seq2Seq
+    from xmodal.models.structured import StructuredTranslator
 
 
 @dataclass
@@ -98,7 +102,7 @@ class TranslationPipeline:
         config: TranslationConfig,
         preprocessors: dict[str, FeatureTransform],
         vae: BetaVAE | None,
-        translator: Seq2Seq,
+        translator: Seq2Seq | StructuredTranslator,
         meta: dict[str, Any],
         run_dir: Path | None = None,
     ) -> None:
@@ -274,7 +278,7 @@ class TranslationPipeline:
         self, video: Sequence[np.ndarray], audio: Sequence[np.ndarray] | None = None
     ) -> np.ndarray:
         """What the translator reads: β-VAE video latents ``(N, T', Z)`` or, for the raw
-        baseline, preprocessed video ``(N, steps, Dv)``.
+        baseline and the structured model, preprocessed video ``(N, steps, Dv)``.
 
         Args:
             video: ``N x (T_i, Dv)`` video encoder features.
@@ -290,6 +294,21 @@ class TranslationPipeline:
             xa = self.preprocessors["audio"].transform(list(audio))
         with torch_threads(self.config.threads):
             return video_latents(self.vae, x, xa)
+
+    def latent_groups(self, video: Sequence[np.ndarray]) -> dict[str, np.ndarray]:
+        """The structured model's posterior means per group, ``{"appearance": (N, Z),
+        "motion": (N, Z)}``, from ``N x (T_i, Dv)`` video features (diagnostics and probes).
+
+        Raises:
+            ValueError: not a structured pipeline.
+        """
+        import torch
+
+        if self.config.source != "structured":
+            raise ValueError(f"{self.label} has no latent groups (a structured pipeline has)")
+        x = torch.from_numpy(self.preprocessors["video"].transform(list(video)))
+        with torch_threads(self.config.threads), torch.no_grad():
+            return {k: q.mu.numpy() for k, q in self.translator.encode(x).items()}
 
     def translate_features(
         self, video: Sequence[np.ndarray], audio: Sequence[np.ndarray] | None = None
@@ -307,9 +326,9 @@ class TranslationPipeline:
             raise ValueError("no clips to translate")
         src = self.source_sequences(video, audio)
         with torch_threads(self.config.threads):
-            r = self.config.frames_per_step
-            steps = generate(self.translator, src, self.config.speech_steps // r)  # (N, S/r, r·D')
-            pred = unchunk(steps, r)  # (N, S, D')
+            pred = translate_source(
+                self.translator, src, self.config.speech_steps, self.config.frames_per_step
+            )  # (N, S, D')
         return self.preprocessors["speech"].inverse_transform(pred)  # (N, S, 80)
 
     def speak(self, logmel: np.ndarray, duration: float) -> np.ndarray:

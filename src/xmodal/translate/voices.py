@@ -71,6 +71,10 @@ def choose_voice(
         griffin_lim_iters: Griffin–Lim iterations (default: ``TranslationConfig``'s).
         progress: show progress.
 
+    Raises:
+        ValueError: a malformed candidate or an espeak-ng voice that does not exist (before any
+            judging), or a split without clips.
+
     Returns:
         ``{"pairs", "speech_steps", "candidates": {text: {"rate", "raw": tally, "vocoded":
         {judge: tally}}}, "best"}`` (also written to ``results.json``).
@@ -78,6 +82,7 @@ def choose_voice(
     from tqdm.auto import tqdm
 
     from xmodal.data.manifest import read_dataset_info, read_manifest
+    from xmodal.data.speech import SpeechError
     from xmodal.evaluation.report import markdown_table
     from xmodal.features import get
     from xmodal.translate.config import TranslationConfig
@@ -99,8 +104,14 @@ def choose_voice(
     results: dict[str, Any] = {"split": split, "pairs": [f"{o}:{a}" for o, a in pairs],
                                "speech_steps": steps, "griffin_lim_iters": iters,
                                "candidates": {}}  # fmt: skip
-    for text, cfg in tqdm(configs, desc="voices", disable=not progress, unit="voice"):
-        voice = CanonicalVoice.build(info, cfg)
+    voices = {}
+    for text, cfg in configs:  # every voice built (its words synthesised) before any judging
+        try:
+            voices[text] = CanonicalVoice.build(info, cfg)
+        except SpeechError as e:
+            raise ValueError(f"voice candidate {text!r}: {e}") from None
+    for text, _ in tqdm(configs, desc="voices", disable=not progress, unit="voice"):
+        voice = voices[text]
         raw = tally([listener.hear(voice.render(*p), "whisper") for p in pairs], pairs)
         vocoded = canonical_scores(listener, voice, enc, pairs, steps, iters)
         results["candidates"][text] = {"rate": voice.rate, "raw_whisper": raw, "vocoded": vocoded}

@@ -1,0 +1,197 @@
+"""The structured translator: what moves and how it moves in two latent groups, one slot each.
+
+An (object, action) clip is *what* moves and *how*. This model keeps the two apart by what each
+stream can see, not by labels (labels are never an input or a loss):
+
+- the **appearance stream** reads the time-mean of the appearance columns of each step
+  (``[:appearance_dim]``: a PCA of pooled frame features). Averaged over time it cannot see
+  motion;
+- the **motion stream** reads the position map (``[appearance_dim:]``, a ``grid × grid`` map of
+  where the frame encoder sees something) minus its time-mean, and the trajectory of the map's
+  centroid relative to the first step. With its mean removed it cannot see which object it is;
+- each stream's MLP gives a diagonal Gaussian posterior: a **β-VAE latent group** (KL to a unit
+  prior, weighted by the β schedule);
+- the **slot decoder**: each group is decoded on its own into a whole target sequence, and the
+  two are mixed per output frame by a gate that depends on the frame's position only
+  (``softmax`` over the slots). Where the target puts the object word, the gate learns to read
+  the appearance slot; where it puts the action's words, the motion slot. A pair never seen
+  together is then spoken from two slots that each were.
+
+``slots=False`` is the ablation without slot attention: one decoder reads both groups.
+
+Shapes: video ``(B, T, appearance_dim + map_dim)`` → log-mel ``(B, target_steps, target_dim)``
+(in the pipeline's train-fitted, MinMax-scaled target space).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from xmodal.models.beta_vae import Posterior
+
+
+@dataclass
+class StructuredTranslatorConfig:
+    """Hyper-parameters of :class:`StructuredTranslator` (dims are set from the data by fit)."""
+
+    appearance_dim: int = 17  # input columns [:appearance_dim]: appearance (PCA of frames)
+    map_dim: int = 16  # input columns after them: a square position map (grid²)
+    steps: int = 16  # T: video steps per clip
+    target_steps: int = 100  # output frames per clip
+    target_dim: int = 80  # width of an output frame
+    latent_dim: int = 8  # per group
+    hidden_dim: int = 128  # stream encoders' hidden width
+    decoder_dim: int = 256  # slot decoders' hidden width
+    slots: bool = True  # False: one decoder reads both groups (the "no slot attention" ablation)
+
+    def __post_init__(self) -> None:
+        for name in ("appearance_dim", "map_dim", "steps", "target_steps", "target_dim",
+                     "latent_dim", "hidden_dim", "decoder_dim"):  # fmt: skip
+            if int(getattr(self, name)) < 1:
+                raise ValueError(
+                    f"StructuredTranslatorConfig.{name} must be >= 1, got {getattr(self, name)}"
+                )
+        grid = math.isqrt(self.map_dim)
+        if grid * grid != self.map_dim:
+            raise ValueError(f"map_dim must be a square (grid²), got {self.map_dim}")
+
+
+def streams(video: Tensor, appearance_dim: int) -> tuple[Tensor, Tensor]:
+    """Split preprocessed video ``(B, T, P + G²)`` into the two streams.
+
+    Returns:
+        appearance ``(B, P)`` (time-mean of the appearance columns) and motion
+        ``(B, T·G² + 2T)`` (the map minus its time-mean, then the centroid's (x, y) trajectory
+        minus its first step).
+    """
+    appearance = video[..., :appearance_dim].mean(dim=1)  # (B, P)
+    where = video[..., appearance_dim:]  # (B, T, G²)
+    grid = math.isqrt(where.shape[-1])
+    weight = where.clamp_min(0) + 1e-3  # (B, T, G²)
+    cols = torch.arange(grid, dtype=video.dtype, device=video.device).repeat(grid)  # (G²,)
+    rows = torch.arange(grid, dtype=video.dtype, device=video.device).repeat_interleave(grid)
+    total = weight.sum(-1)  # (B, T)
+    cx, cy = (weight * cols).sum(-1) / total, (weight * rows).sum(-1) / total  # (B, T)
+    track = torch.stack([cx - cx[:, :1], cy - cy[:, :1]], dim=-1)  # (B, T, 2)
+    motion = torch.cat([(where - where.mean(dim=1, keepdim=True)).flatten(1), track.flatten(1)], 1)
+    return appearance, motion
+
+
+def _mlp(n_in: int, hidden: int, n_out: int, layers: int = 2) -> nn.Sequential:
+    mods: list[nn.Module] = []
+    width = n_in
+    for _ in range(layers):
+        mods += [nn.Linear(width, hidden), nn.GELU()]
+        width = hidden
+    return nn.Sequential(*mods, nn.Linear(width, n_out))
+
+
+class StructuredTranslator(nn.Module):
+    """Appearance and motion streams → two β-VAE latent groups → a slot decoder (module doc)."""
+
+    model_name: ClassVar[str] = "structured_translator"
+    groups: ClassVar[tuple[str, str]] = ("appearance", "motion")
+
+    def __init__(self, config: StructuredTranslatorConfig | None = None) -> None:
+        super().__init__()
+        self.config = c = config or StructuredTranslatorConfig()
+        motion_in = c.steps * c.map_dim + 2 * c.steps
+        self.encoders = nn.ModuleDict({
+            "appearance": _mlp(c.appearance_dim, c.hidden_dim, 2 * c.latent_dim, layers=1),
+            "motion": _mlp(motion_in, c.hidden_dim, 2 * c.latent_dim, layers=1),
+        })  # fmt: skip
+        out = c.target_steps * c.target_dim
+        if c.slots:
+            self.decoders = nn.ModuleList(
+                [_mlp(c.latent_dim, c.decoder_dim, out) for _ in range(2)]
+            )
+            self.gate = nn.Parameter(torch.zeros(c.target_steps, 2))  # (T_out, slots) logits
+        else:
+            self.decoders = nn.ModuleList([_mlp(2 * c.latent_dim, c.decoder_dim, out)])
+
+    def extra_repr(self) -> str:
+        c = self.config
+        return f"groups=2x{c.latent_dim}, slots={c.slots}, out=({c.target_steps}, {c.target_dim})"
+
+    def _check(self, video: Tensor) -> None:
+        c = self.config
+        want = (c.steps, c.appearance_dim + c.map_dim)
+        if video.dim() != 3 or tuple(video.shape[1:]) != want:
+            raise ValueError(f"expected video of shape (B, {want[0]}, {want[1]}), got "
+                             f"{tuple(video.shape)}")  # fmt: skip
+
+    def encode(self, video: Tensor) -> dict[str, Posterior]:
+        """The two groups' posteriors, each ``(B, latent_dim)``."""
+        self._check(video)
+        appearance, motion = streams(video, self.config.appearance_dim)
+        out = {}
+        for name, x in zip(self.groups, (appearance, motion), strict=True):
+            mu, logvar = self.encoders[name](x).chunk(2, dim=-1)
+            out[name] = Posterior(mu, logvar.clamp(-12.0, 8.0))
+        return out
+
+    def slot_weights(self) -> Tensor:
+        """``(target_steps, 2)``: how much each output frame reads each slot (rows sum to 1)."""
+        if not self.config.slots:
+            raise ValueError("this model has no slot attention (slots=False)")
+        return self.gate.softmax(dim=-1)
+
+    def decode(self, z: dict[str, Tensor]) -> Tensor:
+        """Latent groups ``{name: (B, latent_dim)}`` → ``(B, target_steps, target_dim)``."""
+        c = self.config
+        za, zm = z["appearance"], z["motion"]
+        shape = (za.shape[0], c.target_steps, c.target_dim)
+        if not c.slots:
+            return self.decoders[0](torch.cat([za, zm], dim=-1)).view(shape)
+        ya, ym = (dec(zg).view(shape) for dec, zg in zip(self.decoders, (za, zm), strict=True))
+        g = self.slot_weights()  # (T_out, 2)
+        return g[None, :, :1] * ya + g[None, :, 1:] * ym  # (B, T_out, D)
+
+    def forward(self, video: Tensor) -> Tensor:
+        """Posterior means decoded: ``(B, T, Dv) -> (B, target_steps, target_dim)``."""
+        return self.decode({k: q.mu for k, q in self.encode(video).items()})
+
+    @torch.no_grad()
+    def generate(self, video: Tensor) -> Tensor:
+        """Inference: the posterior means decoded (no sampling)."""
+        return self.forward(video)
+
+    def compute_loss(
+        self, batch: dict, beta: float = 1.0, capacity: float | None = None
+    ) -> dict[str, Tensor]:
+        """L1 to the target + β · KL (both groups, nats per target element).
+
+        Args:
+            batch: ``"source"`` (B, T, Dv) video and ``"target"`` (B, target_steps, target_dim).
+            beta: weight of the KL term (from the β schedule).
+            capacity: Burgess et al.'s capacity C (nats per target element): the KL term becomes
+                ``beta · |KL − C|``.
+
+        Returns:
+            ``loss`` and detached ``l1``, ``kl`` (nats per sample, both groups) and
+            ``kl_appearance`` / ``kl_motion``.
+        """
+        missing = [k for k in ("source", "target") if k not in batch]
+        if missing:
+            raise ValueError(f"structured batch lacks {missing}; it has {sorted(map(str, batch))}")
+        if beta < 0:
+            raise ValueError(f"beta must be >= 0, got {beta}")
+        q = self.encode(batch["source"])
+        z = {k: (p.sample() if self.training else p.mu) for k, p in q.items()}
+        pred = self.decode(z)
+        l1 = (pred - batch["target"]).abs().mean()
+        kls = {k: p.kl().mean() for k, p in q.items()}  # nats per sample
+        kl = kls["appearance"] + kls["motion"]
+        per_element = kl / (self.config.target_steps * self.config.target_dim)
+        reg = (per_element - capacity).abs() if capacity is not None else per_element
+        return {
+            "loss": l1 + beta * reg,
+            "l1": l1.detach(),
+            "kl": kl.detach(),
+            **{f"kl_{k}": v.detach() for k, v in kls.items()},
+        }
