@@ -23,8 +23,9 @@ def test_features_list_prints_the_registry() -> None:
     result = _run("list")
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert len(lines) == 10
+    assert len(lines) == 11
     assert lines[0].startswith("efficientnet-lite0") and "video" in lines[0]
+    assert any(line.startswith("efficientnet-lite0-streams") for line in lines)
     assert any(line.startswith("clip:<hub id or dir>") for line in lines)
     assert any(line.startswith("minilm") and " text " in line for line in lines)
 

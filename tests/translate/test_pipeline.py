@@ -344,10 +344,17 @@ def test_structured_pipeline_fits_saves_and_speaks(world, structured):
     np.testing.assert_allclose(a, b, atol=1e-5)
     wave = loaded.translate_clip(world / rows[0]["path"])
     assert wave.shape == (int(round(rows[0]["duration"] * 16000)),)
-    # a chosen voice is kept; the other models keep the default voice
+    # by default it reads the rotation-averaged streams encoder and speaks the slotted voice; a
+    # chosen voice or encoder is kept; the other models keep the defaults
+    from xmodal.translate.config import STRUCTURED_ENCODER
+
+    assert model_config("structured").video_encoder == STRUCTURED_ENCODER
+    assert model_config("structured").canonical == STRUCTURED_VOICE
     own = CanonicalSpeechConfig(voice="en", rate=175)
     assert model_config("structured", TranslationConfig(canonical=own)).canonical == own
+    assert cfg.video_encoder == "efficientnet-lite0-spatial:image_size=64,crop=1.0,grid=2"
     assert model_config("raw").canonical == CanonicalSpeechConfig()
+    assert model_config("raw").video_encoder == TranslationConfig().video_encoder
     with pytest.raises(ValueError, match="model must be one of"):
         model_config("deep")
 

@@ -149,12 +149,16 @@ def _hits_table(hits: list[Any], clips: dict[str, dict[str, Any]], title: str) -
 
 
 def demo_joint_config(pipeline: Any, quick: bool = False) -> Any:
-    """The demo's joint space: the thesis pipeline's video features (already extracted, so
-    nothing is decoded twice), log-mel audio and MiniLM text; 600 steps (30 when ``quick``)."""
+    """The demo's joint space: the default translation pipeline's video features
+    (``efficientnet-lite0-spatial``: the library tags frames with its ImageNet head, which the
+    structured model's rotation-averaged features would blur; the quick run's pipeline
+    features), log-mel audio and MiniLM text; 600 steps (30 when ``quick``)."""
     from xmodal.joint import JointTrainConfig
     from xmodal.training.loop import TrainConfig
+    from xmodal.translate import TranslationConfig
 
     steps = 30 if quick else 600
     train = TrainConfig(max_steps=steps, batch_size=128, lr=1e-3, weight_decay=0.01,
                         eval_every=max(steps // 6, 5), log_every=max(steps // 30, 1))  # fmt: skip
-    return JointTrainConfig(video=pipeline.video_encoder, fps=pipeline.video_fps, train=train)
+    video = pipeline.video_encoder if quick else TranslationConfig().video_encoder
+    return JointTrainConfig(video=video, fps=pipeline.video_fps, train=train)

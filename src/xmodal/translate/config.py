@@ -186,20 +186,26 @@ class TranslationConfig:
         return f"β-VAE ({self.schedule.name}) + Seq2Seq"
 
 
-# the slotted canonical voice of the structured model, chosen on val (docs/studies.md): Whisper
-# hears both words of 0.60 of the val phrases after the vocoder (the same voice as one
-# utterance: 0.75; en-us at 175 wpm slotted: 0.50), the grammar judge 1.00
-STRUCTURED_VOICE = CanonicalSpeechConfig(voice="en", rate=150, layout="slots")
+# the slotted canonical voice of the structured model, chosen on val (`xmodal eval voices`,
+# docs/studies.md): Whisper hears both words of 0.75 of the val phrases after the vocoder (en
+# without the m1 variant: 0.60; en-us at 175 wpm: 0.50; 8 slotted candidates), grammar 1.00
+STRUCTURED_VOICE = CanonicalSpeechConfig(voice="en", variant="m1", rate=150, layout="slots")
+# the structured model's video encoder: appearance averaged over quarter turns of each frame
+# (chosen on val: a linear probe of the object from the time-mean appearance, 0.975 of the val
+# clips against 0.95 with efficientnet-lite0-spatial; docs/studies.md)
+STRUCTURED_ENCODER = "efficientnet-lite0-streams:image_size=128,crop=1.0"
 MODELS = {"flat": "vae", "raw": "raw", "structured": "structured"}  # --model -> source
 
 
 def model_config(model: str, base: TranslationConfig | None = None) -> TranslationConfig:
     """The config of ``xmodal train translate --model flat|raw|structured`` on top of ``base``.
 
-    ``structured`` also speaks :data:`STRUCTURED_VOICE` when ``base`` keeps the default voice:
-    its slot decoder reads each word from the group that carries it, and only the slotted
-    layout puts a word at the same place in every phrase (with the one-utterance voice the
-    word's place depends on the other word; docs/studies.md measures both).
+    ``structured`` also speaks :data:`STRUCTURED_VOICE` when ``base`` keeps the default voice,
+    and reads :data:`STRUCTURED_ENCODER` when ``base`` keeps the default video encoder: its slot
+    decoder reads each word from the group that carries it, and only the slotted layout puts a
+    word at the same place in every phrase (with the one-utterance voice the word's place
+    depends on the other word; docs/studies.md measures both); its appearance stream should not
+    change when an object turns.
 
     Raises:
         ValueError: an unknown model.
@@ -212,4 +218,6 @@ def model_config(model: str, base: TranslationConfig | None = None) -> Translati
     cfg = dataclasses.replace(base, source=MODELS[model])
     if model == "structured" and base.canonical == CanonicalSpeechConfig():
         cfg = dataclasses.replace(cfg, canonical=STRUCTURED_VOICE)
+    if model == "structured" and base.video_encoder == TranslationConfig().video_encoder:
+        cfg = dataclasses.replace(cfg, video_encoder=STRUCTURED_ENCODER)
     return cfg
