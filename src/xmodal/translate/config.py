@@ -216,8 +216,9 @@ def model_config(model: str, base: TranslationConfig | None = None) -> Translati
         raise ValueError(f"model must be one of {sorted(MODELS)}, got {model!r}")
     base = base or TranslationConfig()
     cfg = dataclasses.replace(base, source=MODELS[model])
-    if model == "structured" and base.canonical == CanonicalSpeechConfig():
-        cfg = dataclasses.replace(cfg, canonical=STRUCTURED_VOICE)
-    if model == "structured" and base.video_encoder == TranslationConfig().video_encoder:
-        cfg = dataclasses.replace(cfg, video_encoder=STRUCTURED_ENCODER)
+    if model == "structured":
+        if base.canonical == CanonicalSpeechConfig():
+            cfg = dataclasses.replace(cfg, canonical=STRUCTURED_VOICE)
+        if base.video_encoder == TranslationConfig().video_encoder:
+            cfg = dataclasses.replace(cfg, video_encoder=STRUCTURED_ENCODER)
     return cfg

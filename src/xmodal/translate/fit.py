@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -95,6 +95,25 @@ class TeacherForcing:
         return {"teacher_forcing": self.start + (self.end - self.start) * frac}
 
 
+def _train_on_pairs(
+    build: Callable[[], Any], arrays: dict[str, Pair], train_config: TrainConfig,
+    out_dir: str | os.PathLike[str], *, hparams: Any, threads: int, progress: bool,
+    extra_config: dict[str, Any] | None,
+) -> Any:  # fmt: skip
+    """Seed, build the model, and train it on ``{key: (train, val)}`` arrays through the one
+    training loop (with ``threads`` torch threads); the model comes back in eval mode."""
+    from xmodal.training.loop import train
+    from xmodal.utils import seed_everything
+
+    with torch_threads(threads):
+        seed_everything(train_config.seed)  # seeds the initialisation too
+        model = build()
+        train(model, SequencePairs(**{k: v[0] for k, v in arrays.items()}),
+              SequencePairs(**{k: v[1] for k, v in arrays.items()}), train_config, out_dir,
+              hparams=hparams, progress=progress, extra_config=extra_config)  # fmt: skip
+    return model.eval()
+
+
 def train_beta_vae(
     video: tuple[np.ndarray, np.ndarray],
     audio: tuple[np.ndarray, np.ndarray],
@@ -122,20 +141,14 @@ def train_beta_vae(
     """
     from xmodal.models.beta_vae import BetaVAE
     from xmodal.schedules import make_hparams
-    from xmodal.training.loop import train
-    from xmodal.utils import seed_everything
 
     cfg = dataclasses.replace(vae_config, video_dim=video[0].shape[2], audio_dim=audio[0].shape[2],
                               seq_len=video[0].shape[1])  # fmt: skip
-    with torch_threads(threads):
-        seed_everything(train_config.seed)
-        model = BetaVAE(cfg)
-        hparams = make_hparams(schedule, train_config.max_steps)
-        train(model, SequencePairs(video=video[0], audio=audio[0]),
-              SequencePairs(video=video[1], audio=audio[1]), train_config, out_dir,
-              hparams=hparams, progress=progress,
-              extra_config={"schedule": dataclasses.asdict(schedule), **(extra or {})})  # fmt: skip
-    return model.eval()
+    return _train_on_pairs(lambda: BetaVAE(cfg), {"video": video, "audio": audio}, train_config,
+                           out_dir, hparams=make_hparams(schedule, train_config.max_steps),
+                           threads=threads, progress=progress,
+                           extra_config={"schedule": dataclasses.asdict(schedule),
+                                         **(extra or {})})  # fmt: skip
 
 
 def train_seq2seq(
@@ -164,19 +177,13 @@ def train_seq2seq(
         The model with its best validation weights, in eval mode.
     """
     from xmodal.models.seq2seq import Seq2Seq
-    from xmodal.training.loop import train
-    from xmodal.utils import seed_everything
 
     cfg = dataclasses.replace(seq_config, source_dim=source[0].shape[2],
                               target_dim=target[0].shape[2])  # fmt: skip
-    with torch_threads(threads):
-        seed_everything(train_config.seed)
-        model = Seq2Seq(cfg)
-        tf = TeacherForcing(teacher_forcing[0], teacher_forcing[1], train_config.max_steps)
-        train(model, SequencePairs(source=source[0], target=target[0]),
-              SequencePairs(source=source[1], target=target[1]), train_config, out_dir,
-              hparams=tf, progress=progress, extra_config=extra)  # fmt: skip
-    return model.eval()
+    tf = TeacherForcing(teacher_forcing[0], teacher_forcing[1], train_config.max_steps)
+    return _train_on_pairs(lambda: Seq2Seq(cfg), {"source": source, "target": target},
+                           train_config, out_dir, hparams=tf, threads=threads,
+                           progress=progress, extra_config=extra)  # fmt: skip
 
 
 def train_structured(
@@ -205,31 +212,26 @@ def train_structured(
     from xmodal.features import get
     from xmodal.models.structured import StructuredTranslator
     from xmodal.schedules import make_hparams
-    from xmodal.training.loop import train
     from xmodal.translate.features import video_split
-    from xmodal.utils import seed_everything
 
     split = video_split(config.video_encoder)
     if split is None:
         raise ValueError(
             f"the structured model reads a position map; video encoder {config.video_encoder!r} "
-            "has none (use efficientnet-lite0-spatial)"
+            "has none (use efficientnet-lite0-streams or efficientnet-lite0-spatial)"
         )
     map_dim = get(config.video_encoder).dim - split
     _, steps, width = video[0].shape
     cfg = dataclasses.replace(config.structured, appearance_dim=width - map_dim, map_dim=map_dim,
                               steps=steps, target_steps=target[0].shape[1],
                               target_dim=target[0].shape[2])  # fmt: skip
-    with torch_threads(config.threads):
-        seed_everything(train_config.seed)
-        model = StructuredTranslator(cfg)
-        hparams = make_hparams(config.structured_schedule, train_config.max_steps)
-        train(model, SequencePairs(source=video[0], target=target[0]),
-              SequencePairs(source=video[1], target=target[1]), train_config, out_dir,
-              hparams=hparams, progress=progress,
-              extra_config={"schedule": dataclasses.asdict(config.structured_schedule),
-                            **(extra or {})})  # fmt: skip
-    return model.eval()
+    schedule = config.structured_schedule
+    return _train_on_pairs(lambda: StructuredTranslator(cfg), {"source": video, "target": target},
+                           train_config, out_dir,
+                           hparams=make_hparams(schedule, train_config.max_steps),
+                           threads=config.threads, progress=progress,
+                           extra_config={"schedule": dataclasses.asdict(schedule),
+                                         **(extra or {})})  # fmt: skip
 
 
 def video_latents(
@@ -255,16 +257,21 @@ def video_latents(
     return np.concatenate(out).astype(np.float32)
 
 
-def generate(translator: Seq2Seq, source: np.ndarray, steps: int, batch: int = 256) -> np.ndarray:
-    """Free-running generation in batches: ``(N, Ts, Din) -> (N, steps, Dout)`` float32."""
+def _batched(fn: Callable[[Any], Any], source: np.ndarray, batch: int) -> np.ndarray:
+    """``fn`` (tensor in, tensor out) over ``source`` in batches, without gradients; float32."""
     import torch
 
     out = []
     with torch.no_grad():
         for i in range(0, len(source), batch):
             x = torch.from_numpy(np.ascontiguousarray(source[i : i + batch], dtype=np.float32))
-            out.append(translator.generate(x, steps).numpy())
+            out.append(fn(x).numpy())
     return np.concatenate(out).astype(np.float32)
+
+
+def generate(translator: Seq2Seq, source: np.ndarray, steps: int, batch: int = 256) -> np.ndarray:
+    """Free-running generation in batches: ``(N, Ts, Din) -> (N, steps, Dout)`` float32."""
+    return _batched(lambda x: translator.generate(x, steps), source, batch)
 
 
 def translate_source(
@@ -279,14 +286,7 @@ def translate_source(
     if not isinstance(translator, StructuredTranslator):
         steps = generate(translator, source, speech_steps // frames_per_step)  # (N, S/r, r·D)
         return unchunk(steps, frames_per_step)  # (N, S, D)
-    import torch
-
-    out = []
-    with torch.no_grad():
-        for i in range(0, len(source), batch):
-            x = torch.from_numpy(np.ascontiguousarray(source[i : i + batch], dtype=np.float32))
-            out.append(translator.generate(x).numpy())
-    return np.concatenate(out).astype(np.float32)
+    return _batched(translator.generate, source, batch)  # (N, S, D)
 
 
 def chunk(frames: np.ndarray, r: int) -> np.ndarray:

@@ -110,8 +110,7 @@ def choose_voice(
             voices[text] = CanonicalVoice.build(info, cfg)
         except SpeechError as e:
             raise ValueError(f"voice candidate {text!r}: {e}") from None
-    for text, _ in tqdm(configs, desc="voices", disable=not progress, unit="voice"):
-        voice = voices[text]
+    for text, voice in tqdm(voices.items(), desc="voices", disable=not progress, unit="voice"):
         raw = tally([listener.hear(voice.render(*p), "whisper") for p in pairs], pairs)
         vocoded = canonical_scores(listener, voice, enc, pairs, steps, iters)
         results["candidates"][text] = {"rate": voice.rate, "raw_whisper": raw, "vocoded": vocoded}
