@@ -8,6 +8,7 @@ TORCH   ?= torch==2.13.0
 DEMO_DIR ?= .cache/demo
 PYTEST_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
+FLITE    ?= /usr/bin/flite
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: setup demo test bench lint format clean
@@ -19,7 +20,12 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[all,dev]'
 	@touch $(STAMP)
 
-setup: $(STAMP)  ## create .venv and install xmodal with every extra
+# Debian's flite: the structured translator's canonical voice (kal16, chosen on val).
+$(FLITE):
+	$(SUDO) apt-get update -qq
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq flite
+
+setup: $(STAMP) $(FLITE)  ## create .venv, install xmodal with every extra, and Debian's flite
 
 demo: setup  ## run the main job on built-in data
 	$(VENV)/bin/xmodal demo --out $(DEMO_DIR)

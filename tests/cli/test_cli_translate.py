@@ -154,7 +154,7 @@ def test_commands_refuse_bad_inputs(fitted, tmp_path):
     assert split.exit_code == 2 and "unknown splits ['everything']" in split.output
     voice = runner.invoke(app, ["eval", "voices", "--data", str(world), "--out",
                                 str(tmp_path / "v"), "--candidates", "en"])  # fmt: skip
-    assert voice.exit_code == 2 and "is not voice[+variant]:rate[:layout]" in voice.output
+    assert voice.exit_code == 2 and "is not [flite:]voice[+variant]:rate[:layout]" in voice.output
 
 
 @pytest.mark.slow

@@ -107,3 +107,25 @@ def test_bad_inputs_give_clear_errors() -> None:
         model.compute_loss({"source": torch.rand(2, T, 8)})
     with pytest.raises(ValueError, match="no slot attention"):
         StructuredTranslator(small(slots=False)).slot_weights()
+
+
+def test_flow_columns_feed_the_motion_stream_only() -> None:
+    """With ``flow_dim`` the last columns are flow: the motion stream carries every step of
+    them, the appearance stream never sees them, and the model takes the wider input."""
+    torch.manual_seed(0)
+    x = torch.rand(3, T, P + 4 + 2)
+    app, mot = streams(x, P, flow_dim=2)
+    assert app.shape == (3, P) and mot.shape == (3, T * 4 + 2 * T + T * 2)
+    assert torch.equal(mot[:, -T * 2 :], x[..., -2:].flatten(1))
+    changed = x.clone()
+    changed[..., -2:] = torch.rand(3, T, 2)
+    app2, mot2 = streams(changed, P, flow_dim=2)
+    assert torch.equal(app, app2) and torch.equal(mot[:, : -T * 2], mot2[:, : -T * 2])
+    model = StructuredTranslator(small(flow_dim=2)).eval()
+    q, q2 = model.encode(x), model.encode(changed)
+    assert torch.allclose(q["appearance"].mu, q2["appearance"].mu)
+    assert not torch.allclose(q["motion"].mu, q2["motion"].mu)
+    with pytest.raises(ValueError, match=r"expected video of shape \(B, 4, 10\)"):
+        model(torch.rand(2, T, P + 4))
+    with pytest.raises(ValueError, match="flow_dim must be >= 0"):
+        small(flow_dim=-1)

@@ -159,6 +159,31 @@ def test_streams_encoder_appearance_ignores_quarter_turns():
         F.get("efficientnet-lite0-streams:rotations=5")
 
 
+def test_streams_encoder_flow_columns():
+    """``flow=true`` appends the clip's optical-flow columns, one batch or one clip at a time,
+    and leaves the other columns as they were."""
+    import xmodal.features as F
+    from xmodal.features.flow import flow_features
+
+    enc = F.get("efficientnet-lite0-streams:image_size=64,crop=1.0,grid=2,flow=true")
+    assert enc.id == "efficientnet-lite0-streams2-r4-64-crop1-flow"
+    assert (enc.dim, enc.flow_dim, enc.appearance_dim) == (1289, 5, 1280)
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 60, (64, 64, 3), dtype=np.uint8)
+    frames = np.stack([base.copy() for _ in range(4)])
+    for t in range(4):
+        frames[t, 20:30, 8 + 4 * t : 30 + 4 * t] = 250  # a bar moving right
+    out = enc.extract(frames)
+    assert out.shape == (4, 1289)
+    np.testing.assert_allclose(out[:, -5:], flow_features(frames), atol=1e-6)
+    assert out[1:, -5].mean() > 0  # moving right
+    batch = enc.extract_batch([frames, frames[:2]])
+    np.testing.assert_allclose(batch[0], out, atol=1e-4)
+    assert batch[1].shape == (2, 1289)
+    plain = F.get("efficientnet-lite0-streams:image_size=64,crop=1.0,grid=2").extract(frames)
+    np.testing.assert_allclose(out[:, :-5], plain, atol=1e-5)
+
+
 def test_teacher_forcing_schedule():
     tf = TeacherForcing(1.0, 0.5, 100)
     assert tf(0)["teacher_forcing"] == 1.0

@@ -164,8 +164,10 @@ def voices(
         None,
         "--candidates",
         show_default=False,
-        help="Comma list of voice[+variant]:rate[:layout] (layout slots or phrase), e.g. "
-        "en:150:phrase,en-us+m3:150:slots (default: ten voices, rates and layouts).",
+        help="Comma list of [flite:]voice[+variant]:rate[:layout] (layout slots or phrase; "
+        "flite: a voice of Debian's flite, else espeak-ng), e.g. "
+        "en:150:phrase,en-us+m3:150:slots,flite:kal16:175:slots (default: the fourth round's "
+        "seven slotted voices, docs/studies.md).",
     ),
     split: str = typer.Option("val", "--split", help="Whose pairs are spoken (choose on val)."),
     steps: int | None = typer.Option(

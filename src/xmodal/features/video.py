@@ -436,21 +436,26 @@ class SpatialEfficientNetEncoder(EfficientNetLite0Encoder):
 
 @dataclass
 class StreamsEfficientNetEncoder(SpatialEfficientNetEncoder):
-    """The two video streams of the structured translator in one encoder: *what* (appearance,
-    invariant to in-plane rotation) and *where* (the position map), ``(T, 1280 + grid²)``.
+    """The video streams of the structured translator in one encoder: *what* (appearance,
+    invariant to in-plane rotation), *where* (the position map) and *how it moves* (optical
+    flow), ``(T, 1280 + grid² + 5)``.
 
     Columns ``[:1280]`` are EfficientNet-Lite0's pooled features averaged over the frame turned
     by 0°, 90°, 180° and 270° (``rotations=4``; exact turns of the square network input, no
     interpolation), so an object looks the same to it at any of those angles: rotating objects
-    are the only ones the training clips show at steep angles. Columns ``[1280:]`` are the
-    unturned frame's position map, as in ``efficientnet-lite0-spatial``. Costs ``rotations``
-    network passes per frame.
+    are the only ones the training clips show at steep angles. The next ``grid²`` columns are
+    the unturned frame's position map, as in ``efficientnet-lite0-spatial``. With ``flow`` the
+    last 5 are :func:`xmodal.features.flow.flow_features` of the clip's frames (mean flow,
+    angular velocity, speed: how it moves, not what moves). Costs ``rotations`` network passes
+    per frame, and one Farnebäck flow per frame pair.
 
     Attributes:
         rotations: quarter turns averaged over (1 is ``efficientnet-lite0-spatial``).
+        flow: append the optical-flow motion columns.
     """
 
     rotations: int = 4
+    flow: bool = False
 
     name: ClassVar[str] = "efficientnet-lite0-streams"
 
@@ -462,7 +467,36 @@ class StreamsEfficientNetEncoder(SpatialEfficientNetEncoder):
     @property
     def id(self) -> str:
         suffix = "" if self.crop == 0.875 else f"-crop{self.crop:g}"
-        return f"efficientnet-lite0-streams{self.grid}-r{self.rotations}-{self.image_size}{suffix}"
+        flow = "-flow" if self.flow else ""
+        return (f"efficientnet-lite0-streams{self.grid}-r{self.rotations}-{self.image_size}"
+                f"{suffix}{flow}")  # fmt: skip
+
+    @property
+    def flow_dim(self) -> int:
+        """Motion columns at the end (0 without ``flow``)."""
+        from xmodal.features.flow import FLOW_COLUMNS
+
+        return len(FLOW_COLUMNS) if self.flow else 0
+
+    @property
+    def dim(self) -> int:
+        return self.appearance_dim + self.grid * self.grid + self.flow_dim
+
+    def _with_flow(self, items: Sequence[np.ndarray], feats: list[np.ndarray]) -> list[np.ndarray]:
+        if not self.flow:
+            return feats
+        from xmodal.features.flow import flow_features
+
+        return [
+            np.concatenate([f, flow_features(x)], axis=1) for x, f in zip(items, feats, strict=True)
+        ]
+
+    def _extract(self, x: np.ndarray) -> np.ndarray:
+        return self._with_flow([x], [super()._extract(x)])[0]
+
+    def extract_batch(self, items: Sequence[np.ndarray]) -> list[np.ndarray]:
+        items = [check_frames(x) for x in items]
+        return self._with_flow(items, super().extract_batch(items))
 
     def _forward(self, blocks: list[np.ndarray]) -> np.ndarray:
         import torch

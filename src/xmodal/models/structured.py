@@ -6,9 +6,12 @@ stream can see, not by labels (labels are never an input or a loss):
 - the **appearance stream** reads the time-mean of the appearance columns of each step
   (``[:appearance_dim]``: a PCA of pooled frame features). Averaged over time it cannot see
   motion;
-- the **motion stream** reads the position map (``[appearance_dim:]``, a ``grid × grid`` map of
-  where the frame encoder sees something) minus its time-mean, and the trajectory of the map's
-  centroid relative to the first step. With its mean removed it cannot see which object it is;
+- the **motion stream** reads the position map (``[appearance_dim:appearance_dim + map_dim]``,
+  a ``grid × grid`` map of where the frame encoder sees something) minus its time-mean, the
+  trajectory of the map's centroid relative to the first step, and the optical-flow columns
+  after the map (``flow_dim`` of them: mean flow, angular velocity, speed;
+  :mod:`xmodal.features.flow`). With the map's mean removed and the flow blind to texture and
+  shape, it cannot see which object it is;
 - each stream's MLP gives a diagonal Gaussian posterior: a **β-VAE latent group** (KL to a unit
   prior, weighted by the β schedule);
 - the **slot decoder**: each group is decoded on its own into a whole target sequence, and the
@@ -19,8 +22,8 @@ stream can see, not by labels (labels are never an input or a loss):
 
 ``slots=False`` is the ablation without slot attention: one decoder reads both groups.
 
-Shapes: video ``(B, T, appearance_dim + map_dim)`` → log-mel ``(B, target_steps, target_dim)``
-(in the pipeline's train-fitted, MinMax-scaled target space).
+Shapes: video ``(B, T, appearance_dim + map_dim + flow_dim)`` → log-mel
+``(B, target_steps, target_dim)`` (in the pipeline's train-fitted, MinMax-scaled target space).
 """
 
 from __future__ import annotations
@@ -41,6 +44,7 @@ class StructuredTranslatorConfig:
 
     appearance_dim: int = 17  # input columns [:appearance_dim]: appearance (PCA of frames)
     map_dim: int = 16  # input columns after them: a square position map (grid²)
+    flow_dim: int = 0  # input columns after the map: optical-flow motion summary (0: none)
     steps: int = 16  # T: video steps per clip
     target_steps: int = 100  # output frames per clip
     target_dim: int = 80  # width of an output frame
@@ -56,21 +60,27 @@ class StructuredTranslatorConfig:
                 raise ValueError(
                     f"StructuredTranslatorConfig.{name} must be >= 1, got {getattr(self, name)}"
                 )
+        if self.flow_dim < 0:
+            raise ValueError(
+                f"StructuredTranslatorConfig.flow_dim must be >= 0, got {self.flow_dim}"
+            )
         grid = math.isqrt(self.map_dim)
         if grid * grid != self.map_dim:
             raise ValueError(f"map_dim must be a square (grid²), got {self.map_dim}")
 
 
-def streams(video: Tensor, appearance_dim: int) -> tuple[Tensor, Tensor]:
-    """Split preprocessed video ``(B, T, P + G²)`` into the two streams.
+def streams(video: Tensor, appearance_dim: int, flow_dim: int = 0) -> tuple[Tensor, Tensor]:
+    """Split preprocessed video ``(B, T, P + G² + F)`` into the two streams.
 
     Returns:
         appearance ``(B, P)`` (time-mean of the appearance columns) and motion
-        ``(B, T·G² + 2T)`` (the map minus its time-mean, then the centroid's (x, y) trajectory
-        minus its first step).
+        ``(B, T·G² + 2T + T·F)`` (the map minus its time-mean, the centroid's (x, y) trajectory
+        minus its first step, then the ``F`` flow columns of every step).
     """
     appearance = video[..., :appearance_dim].mean(dim=1)  # (B, P)
-    where = video[..., appearance_dim:]  # (B, T, G²)
+    stop = video.shape[-1] - flow_dim
+    where = video[..., appearance_dim:stop]  # (B, T, G²)
+    flow = video[..., stop:]  # (B, T, F)
     grid = math.isqrt(where.shape[-1])
     weight = where.clamp_min(0) + 1e-3  # (B, T, G²)
     cols = torch.arange(grid, dtype=video.dtype, device=video.device).repeat(grid)  # (G²,)
@@ -78,7 +88,8 @@ def streams(video: Tensor, appearance_dim: int) -> tuple[Tensor, Tensor]:
     total = weight.sum(-1)  # (B, T)
     cx, cy = (weight * cols).sum(-1) / total, (weight * rows).sum(-1) / total  # (B, T)
     track = torch.stack([cx - cx[:, :1], cy - cy[:, :1]], dim=-1)  # (B, T, 2)
-    motion = torch.cat([(where - where.mean(dim=1, keepdim=True)).flatten(1), track.flatten(1)], 1)
+    residual = (where - where.mean(dim=1, keepdim=True)).flatten(1)  # (B, T·G²)
+    motion = torch.cat([residual, track.flatten(1), flow.flatten(1)], 1)
     return appearance, motion
 
 
@@ -100,7 +111,7 @@ class StructuredTranslator(nn.Module):
     def __init__(self, config: StructuredTranslatorConfig | None = None) -> None:
         super().__init__()
         self.config = c = config or StructuredTranslatorConfig()
-        motion_in = c.steps * c.map_dim + 2 * c.steps
+        motion_in = c.steps * (c.map_dim + 2 + c.flow_dim)
         self.encoders = nn.ModuleDict({
             "appearance": _mlp(c.appearance_dim, c.hidden_dim, 2 * c.latent_dim, layers=1),
             "motion": _mlp(motion_in, c.hidden_dim, 2 * c.latent_dim, layers=1),
@@ -120,7 +131,7 @@ class StructuredTranslator(nn.Module):
 
     def _check(self, video: Tensor) -> None:
         c = self.config
-        want = (c.steps, c.appearance_dim + c.map_dim)
+        want = (c.steps, c.appearance_dim + c.map_dim + c.flow_dim)
         if video.dim() != 3 or tuple(video.shape[1:]) != want:
             raise ValueError(f"expected video of shape (B, {want[0]}, {want[1]}), got "
                              f"{tuple(video.shape)}")  # fmt: skip
@@ -128,7 +139,7 @@ class StructuredTranslator(nn.Module):
     def encode(self, video: Tensor) -> dict[str, Posterior]:
         """The two groups' posteriors, each ``(B, latent_dim)``."""
         self._check(video)
-        appearance, motion = streams(video, self.config.appearance_dim)
+        appearance, motion = streams(video, self.config.appearance_dim, self.config.flow_dim)
         out = {}
         for name, x in zip(self.groups, (appearance, motion), strict=True):
             mu, logvar = self.encoders[name](x).chunk(2, dim=-1)

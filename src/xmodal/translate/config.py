@@ -74,7 +74,7 @@ class CanonicalSpeechConfig:
     and 1.00 for the same voice with the slots synthesised apart (docs/studies.md).
     """
 
-    voice: str = "en-us"  # espeak-ng voice
+    voice: str = "en-us"  # espeak-ng voice (or a flite voice with engine="flite", e.g. kal16)
     variant: str | None = None  # espeak-ng variant (None: the voice's default)
     rate: int = 175  # words per minute (raised by 15% steps if the layout does not fit)
     pitch: int = 50  # 0..100
@@ -83,8 +83,15 @@ class CanonicalSpeechConfig:
     peak: float = 0.7  # peak amplitude of each slot's rendering
     # "phrase": the phrase as one utterance; "slots": each slot synthesised alone at a fixed onset
     layout: str = "phrase"
+    # "espeak": espeak-ng (xmodal.data.speech, in the wheel); "flite": CMU Flite's voices
+    # (xmodal.data.flite, Debian's flite package); pitch is espeak's only
+    engine: str = "espeak"
 
     def __post_init__(self) -> None:
+        if self.engine not in ("espeak", "flite"):
+            raise ValueError(f"canonical engine must be 'espeak' or 'flite', got {self.engine!r}")
+        if self.engine == "flite" and self.variant is not None:
+            raise ValueError(f"flite voices have no variants, got variant {self.variant!r}")
         if not 80 <= self.rate <= 450:
             raise ValueError(f"canonical rate must be in 80..450 words per minute, got {self.rate}")
         if not 0 <= self.pitch <= 100:
@@ -187,13 +194,15 @@ class TranslationConfig:
 
 
 # the slotted canonical voice of the structured model, chosen on val (`xmodal eval voices`,
-# docs/studies.md): Whisper hears both words of 0.75 of the val phrases after the vocoder (en
-# without the m1 variant: 0.60; en-us at 175 wpm: 0.50; 8 slotted candidates), grammar 1.00
-STRUCTURED_VOICE = CanonicalSpeechConfig(voice="en", variant="m1", rate=150, layout="slots")
+# fourth round, docs/studies.md): flite's kal16 (its slots fit the clip at 173 wpm), Whisper
+# hears both words of 0.90 of the val phrases after the vocoder, grammar 1.00 (espeak's en+m1
+# at 150 wpm, the third round's winner: 0.75 and 1.00; 7 slotted candidates)
+STRUCTURED_VOICE = CanonicalSpeechConfig(engine="flite", voice="kal16", rate=150, layout="slots")
 # the structured model's video encoder: appearance averaged over quarter turns of each frame
 # (chosen on val, seed 0: grammar both words 0.90 of the val clips against 0.75 without the
-# turns, Whisper 0.40 against 0.38; docs/studies.md, "Ablations")
-STRUCTURED_ENCODER = "efficientnet-lite0-streams:image_size=128,crop=1.0"
+# turns, Whisper 0.40 against 0.38; docs/studies.md, "Ablations"), and the optical-flow motion
+# columns (val, seed 0: grammar 0.95 against 0.90 without them, Whisper 0.53 against 0.40)
+STRUCTURED_ENCODER = "efficientnet-lite0-streams:image_size=128,crop=1.0,flow=true"
 MODELS = {"flat": "vae", "raw": "raw", "structured": "structured"}  # --model -> source
 
 

@@ -199,8 +199,9 @@ def train_structured(
     """Train (or resume, or reload a finished) structured translator ``video → target``.
 
     Args:
-        video: preprocessed video ``(train (N, T, P + G²), val (M, T, P + G²))``: the
-            appearance PCA, then the position map (a spatial video encoder).
+        video: preprocessed video ``(train (N, T, P + G² + F), val (M, T, P + G² + F))``: the
+            appearance PCA, then the position map and the ``F`` flow columns (a streams or
+            spatial video encoder).
         target: ``(train (N, Tt, D), val (M, Tt, D))``, whole sequences (no chunks).
         config: the pipeline's settings (``structured``, ``structured_schedule``, encoder).
         train_config: loop settings (its seed seeds the initialisation too).
@@ -220,10 +221,13 @@ def train_structured(
             f"the structured model reads a position map; video encoder {config.video_encoder!r} "
             "has none (use efficientnet-lite0-streams or efficientnet-lite0-spatial)"
         )
-    map_dim = get(config.video_encoder).dim - split
+    enc = get(config.video_encoder)
+    flow_dim = int(getattr(enc, "flow_dim", 0))
+    map_dim = enc.dim - split - flow_dim
     _, steps, width = video[0].shape
-    cfg = dataclasses.replace(config.structured, appearance_dim=width - map_dim, map_dim=map_dim,
-                              steps=steps, target_steps=target[0].shape[1],
+    cfg = dataclasses.replace(config.structured, appearance_dim=width - map_dim - flow_dim,
+                              map_dim=map_dim, flow_dim=flow_dim, steps=steps,
+                              target_steps=target[0].shape[1],
                               target_dim=target[0].shape[2])  # fmt: skip
     schedule = config.structured_schedule
     return _train_on_pairs(lambda: StructuredTranslator(cfg), {"source": video, "target": target},

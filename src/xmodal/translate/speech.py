@@ -143,8 +143,14 @@ class CanonicalVoice:
             from xmodal.data.speech import synthesize
 
             c = self.config
-            wave = synthesize(text, voice=c.voice, variant=c.variant, rate=self.rate,
-                              pitch=c.pitch, sample_rate=self.sample_rate).waveform  # fmt: skip
+            if c.engine == "flite":
+                from xmodal.data.flite import synthesize_flite
+
+                wave = synthesize_flite(text, voice=c.voice, rate=self.rate,
+                                        sample_rate=self.sample_rate)  # fmt: skip
+            else:
+                wave = synthesize(text, voice=c.voice, variant=c.variant, rate=self.rate,
+                                  pitch=c.pitch, sample_rate=self.sample_rate).waveform  # fmt: skip
             self._cache[text] = wave * np.float32(c.peak / max(float(np.abs(wave).max()), 1e-6))
         return self._cache[text]
 

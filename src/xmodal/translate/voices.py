@@ -1,5 +1,5 @@
-"""Choosing the canonical voice on val: which espeak-ng voice, rate and layout a listener
-understands best after the vocoder.
+"""Choosing the canonical voice on val: which voice (espeak-ng's or flite's), rate and layout
+a listener understands best after the vocoder.
 
 For each candidate :class:`~xmodal.translate.config.CanonicalSpeechConfig`, the canonical
 phrase of every pair of the chosen split's clips (``val`` by default: seen pairs only, never a
@@ -23,23 +23,26 @@ from typing import Any
 
 from xmodal.translate.config import CanonicalSpeechConfig
 
-# voice[+variant]:rate:layout, e.g. "en:150:phrase", "en-us+m3:150:slots"
+# [flite:]voice[+variant]:rate:layout, e.g. "en:150:phrase", "en+m1:150:slots" (espeak-ng),
+# "flite:kal16:175:slots" (CMU Flite); the fourth round (docs/studies.md)
 DEFAULT_CANDIDATES: tuple[str, ...] = (
-    "en-us:175:slots", "en:150:slots", "en-us+m3:150:slots", "en:130:slots",
-    "en-us:175:phrase", "en:150:phrase", "en-us+m3:150:phrase", "en:130:phrase",
-    "en-gb-x-rp:150:phrase", "en-029:150:phrase",
+    "en+m1:150:slots", "flite:kal16:175:slots", "flite:kal16:150:slots", "flite:kal:175:slots",
+    "flite:awb:175:slots", "flite:rms:175:slots", "flite:slt:175:slots",
 )  # fmt: skip
 
 
 def parse_candidate(text: str, base: CanonicalSpeechConfig | None = None) -> CanonicalSpeechConfig:
-    """``"en-us+m3:150:phrase"`` → a :class:`CanonicalSpeechConfig` (other fields from ``base``).
+    """``"en-us+m3:150:phrase"`` (espeak-ng) or ``"flite:kal16:175:slots"`` → a
+    :class:`CanonicalSpeechConfig` (other fields from ``base``).
 
     Raises:
-        ValueError: not ``voice[+variant]:rate[:layout]``.
+        ValueError: not ``[flite:]voice[+variant]:rate[:layout]``.
     """
     parts = text.strip().split(":")
+    engine = "flite" if parts[0] == "flite" else "espeak"
+    parts = parts[1:] if engine == "flite" else parts
     if len(parts) not in (2, 3) or not parts[0]:
-        raise ValueError(f"voice candidate {text!r} is not voice[+variant]:rate[:layout]")
+        raise ValueError(f"voice candidate {text!r} is not [flite:]voice[+variant]:rate[:layout]")
     voice, _, variant = parts[0].partition("+")
     try:
         rate = int(parts[1])
@@ -47,7 +50,8 @@ def parse_candidate(text: str, base: CanonicalSpeechConfig | None = None) -> Can
         raise ValueError(f"voice candidate {text!r}: rate {parts[1]!r} is not an integer") from None
     layout = parts[2] if len(parts) == 3 else (base or CanonicalSpeechConfig()).layout
     return dataclasses.replace(base or CanonicalSpeechConfig(), voice=voice,
-                               variant=variant or None, rate=rate, layout=layout)  # fmt: skip
+                               variant=variant or None, rate=rate, layout=layout,
+                               engine=engine)  # fmt: skip
 
 
 def choose_voice(
