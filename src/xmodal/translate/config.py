@@ -61,7 +61,9 @@ def _structured_schedule_default() -> ScheduleConfig:
 
 
 def _structured_train_default() -> TrainConfig:
-    return TrainConfig(max_steps=3000, batch_size=64, lr=3e-3, eval_every=200, log_every=20)
+    # 1500 steps chosen on val (the demo world, seed 0, flow columns and the kal16 voice): both
+    # words 0.95 (grammar) and 0.75 (Whisper) of the val clips, against 0.88 and 0.62 at 3000
+    return TrainConfig(max_steps=1500, batch_size=64, lr=3e-3, eval_every=200, log_every=20)
 
 
 @dataclass
