@@ -26,12 +26,16 @@ def test_demo_quick_end_to_end(tmp_path):
     said = out / "said.wav"
     assert said.is_file() and said.stat().st_size > 10_000
     assert (out / "said.png").stat().st_size > 10_000
+    from xmodal.cli.demo_translate import config_digest, demo_config
+
+    digest = config_digest(demo_config(quick=True))
+    assert len(digest) == 12 and digest != config_digest(demo_config())
     for name in ("test", "heldout"):
-        path = out / "translate" / "structured" / f"eval-{name}" / "results.json"
+        path = out / "translate" / f"structured-{digest}" / f"eval-{name}" / "results.json"
         split = json.loads(path.read_text())["splits"][name]
         assert set(split["model"]) == {"grammar", "whisper"}
         assert 0.0 <= split["model"]["whisper"]["both"]["mean"] <= 1.0
-    ceilings = json.loads((out / "translate" / "ceilings.json").read_text())
+    ceilings = json.loads((out / "translate" / f"ceilings-{digest}.json").read_text())
     assert set(ceilings["heldout"]) == {"clips", "vocoder_ceiling"}
     assert "| ceiling: canonical phrase through the vocoder | heldout |" in result.output
     assert "| structured (appearance + motion groups, slot decoder) | heldout |" in result.output

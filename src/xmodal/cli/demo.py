@@ -48,6 +48,7 @@ def demo(
         judge_ceilings,
         judge_splits,
         pick_heldout_clip,
+        run_dir,
         speak_clip,
         start_fit,
     )
@@ -74,7 +75,7 @@ def demo(
             f"{config.video_fps or 'native'} fps, audio {config.audio_encoder}"
         )
         load_clip_features(world_dir, config, progress)
-        run = translate_dir / DEMO_MODEL
+        run = run_dir(translate_dir, config)
         console.print(
             f"[bold]3/5[/bold] translation, in a worker process meanwhile: fit the "
             f"{DEMO_MODEL} pipeline (the best on val: docs/studies.md; "

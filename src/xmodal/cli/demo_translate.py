@@ -37,6 +37,24 @@ def demo_config(quick: bool = False) -> Any:
     return model_config(DEMO_MODEL, base)
 
 
+def config_digest(config: Any) -> str:
+    """12 hex digits of a :class:`TranslationConfig`'s settings: the demo keys its run and its
+    cached ceilings by them, so a rerun after the defaults change (a new voice, encoder or
+    training length) fits and judges anew instead of reusing results of other settings."""
+    import hashlib
+    import json
+
+    from xmodal.config import to_dict
+
+    text = json.dumps(to_dict(config), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def run_dir(translate_dir: Path, config: Any) -> Path:
+    """Where the demo fits ``config``: ``translate_dir/structured-<config digest>``."""
+    return translate_dir / f"{DEMO_MODEL}-{config_digest(config)}"
+
+
 def _fit(world: str, run: str, config: dict[str, Any], seed: int) -> str:
     """A worker's job: fit a pipeline into ``run`` (a finished one is reused)."""
     from xmodal.config import from_dict
@@ -83,14 +101,15 @@ def judge_splits(pool: Any, world: Path, run: Path,
 
 def judge_ceilings(world: Path, out: Path, config: Any, *, splits: tuple[str, ...] = SPLITS,
                    progress: bool = True) -> dict[str, Any]:  # fmt: skip
-    """Both listeners' vocoder ceilings of ``splits`` (cached in ``out/ceilings.json``); the
-    clips' own audio is judged by ``xmodal eval translate``, not in the demo (it costs a
-    minute of the demo's five)."""
+    """Both listeners' vocoder ceilings of ``splits`` (cached in
+    ``out/ceilings-<config digest>.json``: they depend on the voice); the clips' own audio is
+    judged by ``xmodal eval translate``, not in the demo (it costs a minute of the demo's
+    five)."""
     from xmodal.translate import load_clip_features
     from xmodal.translate.judges import ceiling_scores
     from xmodal.utils import read_json, write_json
 
-    path = out / "ceilings.json"
+    path = out / f"ceilings-{config_digest(config)}.json"
     if path.is_file():
         return read_json(path)
     feats = load_clip_features(world, config, progress=False)
