@@ -10,6 +10,9 @@ PYTEST_ARGS ?=
 CHROMIUM ?= /usr/bin/chromium
 FLITE    ?= /usr/bin/flite
 SUDO     := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# install a Debian package (the one recipe of every system dependency below)
+APT_INSTALL = $(SUDO) apt-get update -qq && \
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 
 .PHONY: setup demo test bench lint format clean
 
@@ -22,8 +25,7 @@ $(STAMP): pyproject.toml
 
 # Debian's flite: the structured translator's canonical voice (kal16, chosen on val).
 $(FLITE):
-	$(SUDO) apt-get update -qq
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq flite
+	$(APT_INSTALL) flite
 
 setup: $(STAMP) $(FLITE)  ## create .venv, install xmodal with every extra, and Debian's flite
 
@@ -32,8 +34,7 @@ demo: setup  ## run the main job on built-in data
 
 # Debian's Chromium for the end-to-end browser test (Playwright drives it; never `playwright install`).
 $(CHROMIUM):
-	$(SUDO) apt-get update -qq
-	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+	$(APT_INSTALL) chromium
 
 test: setup $(CHROMIUM)  ## run the whole test suite
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -403,6 +403,7 @@ class SpatialEfficientNetEncoder(EfficientNetLite0Encoder):
 
     name: ClassVar[str] = "efficientnet-lite0-spatial"
     appearance_dim: ClassVar[int] = 1280
+    flow_dim: ClassVar[int] = 0  # motion columns after the map (the streams encoder's flow)
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -419,7 +420,7 @@ class SpatialEfficientNetEncoder(EfficientNetLite0Encoder):
 
     @property
     def dim(self) -> int:
-        return self.appearance_dim + self.grid * self.grid
+        return self.appearance_dim + self.grid * self.grid + self.flow_dim
 
     def _forward(self, blocks: list[np.ndarray]) -> np.ndarray:
         import torch
@@ -477,10 +478,6 @@ class StreamsEfficientNetEncoder(SpatialEfficientNetEncoder):
         from xmodal.features.flow import FLOW_COLUMNS
 
         return len(FLOW_COLUMNS) if self.flow else 0
-
-    @property
-    def dim(self) -> int:
-        return self.appearance_dim + self.grid * self.grid + self.flow_dim
 
     def _with_flow(self, items: Sequence[np.ndarray], feats: list[np.ndarray]) -> list[np.ndarray]:
         if not self.flow:

@@ -222,7 +222,7 @@ def train_structured(
             "has none (use efficientnet-lite0-streams or efficientnet-lite0-spatial)"
         )
     enc = get(config.video_encoder)
-    flow_dim = int(getattr(enc, "flow_dim", 0))
+    flow_dim = enc.flow_dim
     map_dim = enc.dim - split - flow_dim
     _, steps, width = video[0].shape
     cfg = dataclasses.replace(config.structured, appearance_dim=width - map_dim - flow_dim,
