@@ -7,7 +7,8 @@ machine and in this run:
    translation's worker, the memory library while the translation fits and is judged, the
    judged table and the spoken clip), read from the stage lines it prints;
 2. peak resident memory of the process tree (the demo and every worker it starts), sampled
-   every 0.2 s from ``/proc`` and summed over the tree;
+   every 0.2 s from ``/proc`` and summed over the tree, with the stage it fell in and how many
+   processes the tree had then;
 3. the ratios to the targets: 5 minutes and 4 GiB (a ratio <= 1 meets the target);
 4. the machine's load average at the start and the end (the cores may be shared).
 
@@ -32,8 +33,9 @@ TARGET_BYTES = 4 * 1024**3
 STAGES = ("1/5", "2/5", "3/5", "4/5", "5/5")
 
 
-def _tree_rss(root: int) -> int:
-    """Resident bytes of ``root`` and all its descendants, read from ``/proc`` (Linux)."""
+def _tree_rss(root: int) -> tuple[int, int]:
+    """Resident bytes of ``root`` and all its descendants, and how many processes they are,
+    read from ``/proc`` (Linux)."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     page = os.sysconf("SC_PAGE_SIZE")
@@ -49,12 +51,13 @@ def _tree_rss(root: int) -> int:
         pid, ppid = int(entry.name), int(fields[1])
         children.setdefault(ppid, []).append(pid)
         rss[pid] = int(statm[1]) * page
-    total, todo = 0, [root]
+    total, count, todo = 0, 0, [root]
     while todo:
         pid = todo.pop()
         total += rss.get(pid, 0)
+        count += pid in rss
         todo.extend(children.get(pid, []))
-    return total
+    return total, count
 
 
 def run(size: int, out: Path) -> dict[str, object]:
@@ -65,13 +68,15 @@ def run(size: int, out: Path) -> dict[str, object]:
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env=env)  # fmt: skip
-    peak = 0
+    peak, peak_at, peak_procs = 0, 0.0, 0
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_at, peak_procs
         while not done.is_set():
-            peak = max(peak, _tree_rss(proc.pid))
+            rss, procs = _tree_rss(proc.pid)
+            if rss > peak:
+                peak, peak_at, peak_procs = rss, time.perf_counter() - start, procs
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -95,7 +100,10 @@ def run(size: int, out: Path) -> dict[str, object]:
         else None
         for i, s in enumerate(STAGES)
     }  # fmt: skip
-    return {"code": code, "wall": wall, "peak_rss": peak, "stages": stages, "output": lines}
+    peak_stage = max((s for s in STAGES if marks.get(s, wall) <= peak_at), default=None,
+                     key=STAGES.index)  # fmt: skip
+    return {"code": code, "wall": wall, "peak_rss": peak, "peak_stage": peak_stage,
+            "peak_procs": peak_procs, "stages": stages, "output": lines}  # fmt: skip
 
 
 def main() -> None:
@@ -135,7 +143,8 @@ def main() -> None:
     )
     print(
         f"  peak memory (process tree) {peak / 1024**3:.2f} GiB   ratio to the 4 GiB target: "
-        f"{peak / TARGET_BYTES:.2f} ({'met' if peak <= TARGET_BYTES else 'missed'})"
+        f"{peak / TARGET_BYTES:.2f} ({'met' if peak <= TARGET_BYTES else 'missed'}), in stage "
+        f"{result['peak_stage']}, {result['peak_procs']} processes"
     )
 
 

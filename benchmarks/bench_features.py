@@ -10,7 +10,9 @@ Measures, in one run on this machine (torch threads = every core this process ma
 3. EfficientNet-Lite0 frames/s at 224 px, one frame at a time and batched, the batched/single
    ratio (target >= 4x) and, for each, the achieved FLOP/s as a fraction of the matmul
    throughput (1.0 = as fast as a large matmul, the practical ceiling);
-4. log-mel and MFCC clips/s on 2 s clips at 16 kHz, as real-time factors (seconds of audio per
+4. the network's trunk in ONNX Runtime (what the encoders run) against the same network in
+   PyTorch (channels-last oneDNN), at 128 and 224 px, and the ratio;
+5. log-mel and MFCC clips/s on 2 s clips at 16 kHz, as real-time factors (seconds of audio per
    second of compute), and the log-mel inverse (Griffin-Lim, 32 iterations).
 
 Wall time and process CPU time are both reported: on a shared machine other processes inflate
@@ -113,6 +115,26 @@ def main() -> None:
         f"  batched / single = {ratio:.2f}x (target >= {TARGET_BATCHED_OVER_SINGLE:.0f}x: "
         f"{verdict}); CPU-time ratio {(cpu_1 / n_single) / (cpu_b / args.frames):.2f}x"
     )
+
+    print(
+        "\nEfficientNet-Lite0 trunk, ONNX Runtime (the encoders' path) against PyTorch's, "
+        f"{args.batch_size} frames a batch:"
+    )
+    import torch
+
+    def trunks(side: int) -> tuple[float, float]:
+        x = torch.from_numpy(rng.standard_normal((args.batch_size, 3, side, side), np.float32))
+        with torch.inference_mode():
+            nhwc = x.contiguous(memory_format=torch.channels_last)  # oneDNN's fastest layout
+            wall_t, _ = _timed(lambda: enc.model.extract_features(nhwc), repeat=3)
+        wall_o, _ = _timed(lambda: enc.features_map(x), repeat=3)
+        return wall_t, wall_o
+
+    for side in (128, 224):
+        wall_t, wall_o = trunks(side)
+        n = args.batch_size
+        print(f"  {side} px: PyTorch {1000 * wall_t / n:.2f} ms/frame, ONNX Runtime "
+              f"{1000 * wall_o / n:.2f} ms/frame -> {wall_t / wall_o:.2f}x")  # fmt: skip
 
     print(f"\naudio encoders, {args.clips} clips of 2 s at 16 kHz:")
     t = np.arange(32000) / 16000

@@ -30,12 +30,21 @@ def test_demo_quick_end_to_end(tmp_path):
 
     digest = config_digest(demo_config(quick=True))
     assert len(digest) == 12 and digest != config_digest(demo_config())
+    path = out / "translate" / f"structured-{digest}" / "eval" / "results.json"
     for name in ("test", "heldout"):
-        path = out / "translate" / f"structured-{digest}" / f"eval-{name}" / "results.json"
         split = json.loads(path.read_text())["splits"][name]
         assert set(split["model"]) == {"grammar", "whisper"}
         assert 0.0 <= split["model"]["whisper"]["both"]["mean"] <= 1.0
-    ceilings = json.loads((out / "translate" / f"ceilings-{digest}.json").read_text())
+    from xmodal.cli.demo_translate import JUDGE_PER_PAIR
+
+    judged = json.loads(path.read_text())
+    assert judged["per_pair"] == JUDGE_PER_PAIR
+    for name in ("test", "heldout"):
+        for pair in judged["splits"][name]["per_pair_first"]["whisper"].values():
+            assert pair["clips"] <= JUDGE_PER_PAIR
+    ceilings = json.loads(
+        (out / "translate" / f"ceilings-{digest}-{JUDGE_PER_PAIR}.json").read_text()
+    )
     assert set(ceilings["heldout"]) == {"clips", "vocoder_ceiling"}
     assert "| ceiling: canonical phrase through the vocoder | heldout |" in result.output
     assert "| structured (appearance + motion groups, slot decoder) | heldout |" in result.output
@@ -50,8 +59,13 @@ def test_demo_quick_end_to_end(tmp_path):
     assert f"canonical phrase: {phrase!r}" in result.output
     assert "xmodal translate CLIP.mp4 --model" in result.output
     assert (out / "joint" / "joint.json").is_file()
+    from xmodal.cli.demo import LIBRARY_PER_PAIR
+    from xmodal.data.splits import first_per_pair
+
     rows = [json.loads(line) for line in (out / "world" / "manifest.jsonl").open()]
-    in_library = sum(r["split"] in ("test", "heldout") for r in rows)
+    ingested = [r for r in rows if r["split"] in ("test", "heldout")]
+    in_library = len(first_per_pair(ingested, LIBRARY_PER_PAIR))
+    assert in_library > 0
     assert f"{in_library} added" in result.output
     assert result.output.count("show the query's object and") == 3
     for query in ("sentence", "recording: the audio track of", "frame"):

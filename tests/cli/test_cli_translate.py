@@ -126,6 +126,12 @@ def test_eval_translate_writes_the_judges_tables(fitted, tmp_path):
     assert test["own_audio"]["whisper"]["action"] >= 0.6
     report = (out / "report.md").read_text()
     assert "| ceiling: the clip's own audio | test |" in report and "## Per pair, test" in report
+    quick = runner.invoke(app, [*args, "--out", str(tmp_path / "quick"), "--per-pair", "1",
+                                "--workers", "1", "--no-ceilings", "--no-progress"])  # fmt: skip
+    assert quick.exit_code == 0, quick.output
+    one_each = json.loads((tmp_path / "quick" / "results.json").read_text())
+    pairs = {(r["object"], r["action"]) for r in read_manifest(world) if r["split"] == "test"}
+    assert one_each["per_pair"] == 1 and one_each["splits"]["test"]["clips"] == len(pairs)
 
 
 def test_commands_refuse_bad_inputs(fitted, tmp_path):

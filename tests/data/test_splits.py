@@ -130,3 +130,16 @@ def test_splits_are_disjoint_and_cover_all_items() -> None:
     by = rows_by_split({"id": i, "split": s} for i, s in enumerate(splits))
     ids = [r["id"] for rows in by.values() for r in rows]
     assert sorted(ids) == list(range(300))  # each item in exactly one split
+
+
+def test_first_per_pair_keeps_the_first_rows_of_each_pair_in_order() -> None:
+    from xmodal.data.splits import first_per_pair
+
+    pairs = [("pen", "up"), ("pen", "up"), ("cup", "up"), ("pen", "up"), ("pen", "down"),
+             ("cup", "up")]  # fmt: skip
+    rows = [{"id": f"c{i}", "object": o, "action": a} for i, (o, a) in enumerate(pairs)]
+    assert [r["id"] for r in first_per_pair(rows, 1)] == ["c0", "c2", "c4"]
+    assert [r["id"] for r in first_per_pair(rows, 2)] == ["c0", "c1", "c2", "c4", "c5"]
+    assert first_per_pair(rows, None) == rows and first_per_pair([], 3) == []
+    with pytest.raises(ValueError, match="n >= 1"):
+        first_per_pair(rows, 0)

@@ -238,3 +238,24 @@ def test_inference_optimisations_do_not_change_outputs(effnet) -> None:
         expected = raw.eval().extract_features(x).mean(dim=(2, 3))  # (2, 1280)
         got = effnet.model.extract_features(x).mean(dim=(2, 3))
     np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-4, rtol=1e-4)
+
+
+def test_onnx_trunk_matches_pytorch_and_follows_torch_threads(effnet) -> None:
+    """The encoders' ONNX Runtime trunk computes the PyTorch network's feature map, at any input
+    side, with a session for the torch thread count it is called under."""
+    import torch
+
+    x = effnet.preprocess([_frames(6, 3, 160, 120)])  # (3, 3, 224, 224)
+    small = torch.nn.functional.interpolate(x, size=(128, 128))
+    old = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        with torch.inference_mode():
+            for batch in (x, small):
+                expected = effnet.model.extract_features(batch)
+                got = effnet.features_map(batch)
+                assert got.shape == expected.shape
+                np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-4, rtol=1e-4)
+    finally:
+        torch.set_num_threads(old)
+    assert 1 in effnet._backbone._sessions

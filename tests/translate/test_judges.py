@@ -75,3 +75,27 @@ def test_both_judges_hear_a_canonical_phrase_and_its_vocoded_copy():
     assert scores["grammar"]["both"] == 1.0
     with pytest.raises(ValueError, match="unknown judge"):
         listener.hear(wave, "human")
+
+
+@pytest.mark.slow
+def test_judging_in_worker_processes_hears_what_judging_here_does(monkeypatch):
+    """Speaking log-mel and judging it in a pool of workers, a few clips a task, gives the
+    same transcripts in the same order as doing it in this process."""
+    from xmodal.features import get
+    from xmodal.translate import judges
+    from xmodal.translate.speech import canonical_logmel
+    from xmodal.workers import worker_pool
+
+    monkeypatch.setattr(judges, "CHUNK", 2)  # 3 tasks for 5 clips
+    listener = Listener(INFO)
+    voice = CanonicalVoice.build(INFO, CanonicalSpeechConfig(voice="en", rate=150,
+                                                             layout="phrase"))  # fmt: skip
+    enc = get("logmel")
+    pairs = [("spoon", "rotate"), ("pen", "up"), ("fork", "left"), ("knife", "down"),
+             ("phone", "right")]  # fmt: skip
+    said = [(canonical_logmel(voice, enc, p, 100), 2.0) for p in pairs]
+    here = judges.hear_all(listener, said, ("grammar",), speech=(enc, 32))
+    with worker_pool(2) as pool:
+        there = judges.hear_all(listener, said, ("grammar",), speech=(enc, 32), pool=pool)
+    assert [h.text for h in there["grammar"]] == [h.text for h in here["grammar"]]
+    assert [(h.object, h.action) for h in here["grammar"]] == pairs

@@ -143,6 +143,7 @@ def demo_library(
     workers: int | None = None,
     k: int = 3,
     splits: Sequence[str] | None = None,
+    per_pair: int | None = None,
     progress: bool = True,
 ) -> tuple[Any, list[tuple[str, list[SearchResult]]]]:
     """The main demo's library step: ingest a world's clips into its own embedded library
@@ -157,18 +158,22 @@ def demo_library(
         workers: ingest worker processes.
         k: results per search.
         splits: ingest only the clips of these splits (None: the whole ``clips/`` folder).
+        per_pair: with ``splits``, at most this many clips of each (object, action) pair, the
+            first in the manifest (None: all of them).
         progress: show progress bars.
 
     Returns:
         ``(IngestReport, [(description, results), ...])``.
     """
     from xmodal.data.manifest import clip_path, read_manifest
+    from xmodal.data.splits import first_per_pair
 
     world, library_dir = Path(world_dir), Path(library_dir)
     paths: list[Path] = [world / "clips"]
     ingested = None
     if splits is not None:
-        rows = [r for r in read_manifest(world) if r.get("split") in set(splits)]
+        rows = first_per_pair([r for r in read_manifest(world) if r.get("split") in splits],
+                              per_pair)  # fmt: skip
         if not rows:
             raise ValueError(f"{world}: no clips in the splits {list(splits)}")
         paths, ingested = [clip_path(world, r) for r in rows], [r["id"] for r in rows]

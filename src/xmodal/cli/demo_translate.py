@@ -3,10 +3,9 @@
 The pipeline chosen on val (the structured model; docs/studies.md) is fitted in a worker
 process through the same code as ``xmodal train translate`` while the demo builds its memory
 library and judges the vocoder ceilings, then judged on the test and held-out clips through
-the same code as ``xmodal eval translate``, one split in the worker and one in the demo's
-process. One held-out clip is then spoken
-to ``said.wav`` with a picture of what was said (``said.png``). A rerun reuses finished runs
-and judgements.
+the same code as ``xmodal eval translate``, with a process per core speaking and judging. One
+held-out clip is then spoken to ``said.wav`` with a picture of what was said (``said.png``). A
+rerun reuses finished runs and judgements.
 """
 
 from __future__ import annotations
@@ -18,6 +17,9 @@ from typing import Any
 # the best pipeline on val (docs/studies.md); `--model` of train translate
 DEMO_MODEL = "structured"
 SPLITS = ("test", "heldout")
+# clips of each pair the demo judges: all 2 test clips of a seen pair, 8 of the 20 held-out clips
+# of an unseen one (judging is a third of the demo's time; `xmodal eval translate` judges all)
+JUDGE_PER_PAIR = 8
 QUICK_ENCODER = "efficientnet-lite0-spatial:image_size=64,crop=1.0,grid=2"
 
 
@@ -66,18 +68,6 @@ def _fit(world: str, run: str, config: dict[str, Any], seed: int) -> str:
     return run
 
 
-def _judge(world: str, run: str, split: str) -> dict[str, Any]:
-    """Judge one split of a fitted run as ``xmodal eval translate`` does, into
-    ``run/eval-<split>/`` (a finished judgement is reused)."""
-    from xmodal.translate.evaluate import evaluate_translation
-    from xmodal.utils import read_json
-
-    out = Path(run) / f"eval-{split}"
-    if (out / "results.json").is_file():
-        return read_json(out / "results.json")
-    return evaluate_translation(run, world, out, (split,), ceilings=False, progress=False)
-
-
 def start_fit(pool: Any, world: Path, run: Path, config: Any, *, seed: int = 0) -> Any:
     """Submit the fit of ``config``'s pipeline to ``pool`` (a future of the run directory)."""
     from xmodal.config import to_dict
@@ -85,36 +75,45 @@ def start_fit(pool: Any, world: Path, run: Path, config: Any, *, seed: int = 0) 
     return pool.submit(_fit, str(world), str(run), to_dict(config), seed)
 
 
-def judge_splits(pool: Any, world: Path, run: Path,
-                 splits: tuple[str, ...] = SPLITS) -> dict[str, Any]:  # fmt: skip
-    """Judge a fitted run's splits, the first in this process and the others in ``pool``
-    meanwhile.
+def judge_run(world: Path, run: Path, splits: tuple[str, ...] = SPLITS, *,
+              workers: int | None = None, per_pair: int | None = JUDGE_PER_PAIR,
+              progress: bool = True) -> dict[str, Any]:  # fmt: skip
+    """Judge the first ``per_pair`` clips of each pair of a fitted run's ``splits`` as
+    ``xmodal eval translate --per-pair`` does, into ``run/eval/``, with ``workers`` processes
+    speaking and judging (default: every core); a finished judgement is reused.
 
     Returns:
         ``{"label", "splits": {split: eval translate's scores}}``.
     """
-    futures = {s: pool.submit(_judge, str(world), str(run), s) for s in splits[1:]}
-    first = _judge(str(world), str(run), splits[0])
-    results = {splits[0]: first, **{s: f.result() for s, f in futures.items()}}
-    return {"label": first["label"], "splits": {s: r["splits"][s] for s, r in results.items()}}
+    from xmodal.translate.evaluate import evaluate_translation
+    from xmodal.utils import default_workers, read_json
+
+    out = run / "eval"
+    done = read_json(out / "results.json") if (out / "results.json").is_file() else None
+    if done is None or set(done["splits"]) != set(splits) or done.get("per_pair") != per_pair:
+        done = evaluate_translation(run, world, out, splits, ceilings=False,
+                                    workers=workers or default_workers(), per_pair=per_pair,
+                                    progress=progress)  # fmt: skip
+    return {"label": done["label"], "splits": {s: done["splits"][s] for s in splits}}
 
 
 def judge_ceilings(world: Path, out: Path, config: Any, *, splits: tuple[str, ...] = SPLITS,
+                   per_pair: int | None = JUDGE_PER_PAIR,
                    progress: bool = True) -> dict[str, Any]:  # fmt: skip
-    """Both listeners' vocoder ceilings of ``splits`` (cached in
-    ``out/ceilings-<config digest>.json``: they depend on the voice); the clips' own audio is
-    judged by ``xmodal eval translate``, not in the demo (it costs a minute of the demo's
-    five)."""
+    """Both listeners' vocoder ceilings of the clips :func:`judge_run` judges (cached in
+    ``out/ceilings-<config digest>-<per_pair>.json``: they depend on the voice); the clips' own
+    audio is judged by ``xmodal eval translate``, not in the demo (it costs a minute of the
+    demo's five)."""
     from xmodal.translate import load_clip_features
     from xmodal.translate.judges import ceiling_scores
     from xmodal.utils import read_json, write_json
 
-    path = out / f"ceilings-{config_digest(config)}.json"
+    path = out / f"ceilings-{config_digest(config)}-{per_pair or 'all'}.json"
     if path.is_file():
         return read_json(path)
     feats = load_clip_features(world, config, progress=False)
-    ceilings = {s: ceiling_scores(feats, s, config, own_audio=False, progress=progress)
-                for s in splits}  # fmt: skip
+    ceilings = {s: ceiling_scores(feats, s, config, own_audio=False, progress=progress,
+                                  per_pair=per_pair) for s in splits}  # fmt: skip
     write_json(path, ceilings)
     return ceilings
 

@@ -131,6 +131,20 @@ def translate(
         "--ceilings/--no-ceilings",
         help="Also judge the canonical phrase through the vocoder and the clips' own audio.",
     ),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        min=1,
+        show_default=False,
+        help="Processes that speak and judge clips (default: every core; each loads Whisper).",
+    ),
+    per_pair: int | None = typer.Option(
+        None,
+        "--per-pair",
+        min=1,
+        show_default=False,
+        help="Judge only the first N clips of each (object, action) pair (a quicker look).",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """Speak every clip of a split with a fitted translation run and judge what is heard.
@@ -140,12 +154,14 @@ def translate(
     pair, beside the ceilings. Writes results.json and report.md.
     """
     from xmodal.translate.evaluate import evaluate_translation
+    from xmodal.utils import default_workers
 
     with user_errors(ImportError):
         splits = tuple(s.strip() for s in split.split(",") if s.strip())
         out = out if out is not None else model[0] / f"eval-{'-'.join(splits)}"
         results = evaluate_translation(model, data, out, splits, ceilings=ceilings,
-                                       progress=progress)  # fmt: skip
+                                       workers=workers or default_workers(),
+                                       per_pair=per_pair, progress=progress)  # fmt: skip
     for name, s in results["splits"].items():
         for kind in ("model", "vocoder_ceiling", "own_audio"):
             for judge, t in s.get(kind, {}).items():

@@ -313,6 +313,25 @@ def rows_by_split(rows: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, An
     return {s: grouped[s] for s in order}
 
 
+def first_per_pair(rows: Iterable[dict[str, Any]], n: int | None) -> list[dict[str, Any]]:
+    """At most ``n`` rows of each (object, action) pair, the first in order (None: every row).
+
+    A quicker look at a split keeps every pair, each as often as the split has it up to ``n``.
+    """
+    if n is None:
+        return list(rows)
+    if n < 1:
+        raise ValueError(f"at most n rows of each pair needs n >= 1, got {n}")
+    taken: dict[tuple[Any, Any], int] = defaultdict(int)
+    kept = []
+    for row in rows:
+        key = (row.get("object"), row.get("action"))
+        taken[key] += 1
+        if taken[key] <= n:
+            kept.append(row)
+    return kept
+
+
 def _check_names(pairs: Iterable[Pair], objects: Sequence[str], actions: Sequence[str]) -> None:
     for obj, act in pairs:
         if obj not in objects:

@@ -8,6 +8,7 @@ render the judges' numbers; the thesis study's report and the demo use them too.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from collections.abc import Sequence
@@ -177,6 +178,8 @@ def evaluate_translation(
     splits: tuple[str, ...] = ("test",),
     *,
     ceilings: bool | dict[str, Any] = True,
+    workers: int = 1,
+    per_pair: int | None = None,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Judge fitted translation runs (one, or one per seed) on splits of a world; write
@@ -190,6 +193,10 @@ def evaluate_translation(
         splits: which splits to speak and judge.
         ceilings: judge the vocoder ceiling and the clips' own audio once (True), or take them
             already judged (``{split: ceiling_scores(...)}``), or neither (False).
+        workers: processes that speak and judge the clips (1: this one; each loads its own
+            Whisper and pocketsphinx).
+        per_pair: judge only the first this many clips of each pair of a split (None: all;
+            recorded as ``per_pair``).
         progress: show progress bars.
 
     Returns:
@@ -206,6 +213,7 @@ def evaluate_translation(
     from xmodal.translate.judges import ceiling_scores, speech_scores
     from xmodal.translate.pipeline import TranslationPipeline
     from xmodal.utils import write_json
+    from xmodal.workers import worker_pool
 
     bad = [s for s in splits if s not in EVAL_SPLITS]
     if bad:
@@ -225,12 +233,17 @@ def evaluate_translation(
     empty = [s for s in splits if not feats.split(s)]
     if empty:
         raise ValueError(f"{data}: no clips in split(s) {empty}")
-    if ceilings is True:
-        ceilings = {s: ceiling_scores(feats, s, pipes[0].config, progress=progress)
-                    for s in splits}  # fmt: skip
-    runs = [{s: speech_scores(p, feats, s, progress=progress,
-                              ceilings=ceilings[s] if ceilings else False)
-             for s in splits} for p in pipes]  # fmt: skip
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    with contextlib.ExitStack() as stack:
+        pool = stack.enter_context(worker_pool(workers)) if workers > 1 else None
+        if ceilings is True:
+            ceilings = {s: ceiling_scores(feats, s, pipes[0].config, progress=progress,
+                                          pool=pool, per_pair=per_pair)
+                        for s in splits}  # fmt: skip
+        runs = [{s: speech_scores(p, feats, s, progress=progress, pool=pool, per_pair=per_pair,
+                                  ceilings=ceilings[s] if ceilings else False)
+                 for s in splits} for p in pipes]  # fmt: skip
     pipe = pipes[0]
     results = {
         "study": "eval-translate",
@@ -240,6 +253,7 @@ def evaluate_translation(
         "label": pipe.label,
         "dataset": str(Path(data).resolve()),
         "speech_steps": pipe.config.speech_steps,
+        "per_pair": per_pair,
         "splits": {s: aggregate([r[s] for r in runs]) for s in splits},
         "runs": runs,
     }
@@ -255,7 +269,8 @@ def evaluate_translation(
         f"{len(paths)} run(s) (seeds {results['seeds']}; mean ± std over them) on "
         f"`{results['dataset']}`; speech at {pipe.config.speech_steps} log-mel frames per clip, "
         "Griffin–Lim. Judges: pocketsphinx under the 25-phrase grammar, and Whisper tiny.en "
-        "free transcription (no prompt).",
+        "free transcription (no prompt)."
+        + ("" if per_pair is None else f" The first {per_pair} clips of each pair only."),
         "",
         judges_table({pipe.label: results["splits"]}),
     ]

@@ -42,9 +42,12 @@ class ClipFeatures:
     audio: FeatureSet
     info: dict[str, Any]
 
-    def split(self, name: str) -> list[dict[str, Any]]:
-        """Rows of one split (manifest order)."""
-        return [r for r in self.rows if r["split"] == name]
+    def split(self, name: str, per_pair: int | None = None) -> list[dict[str, Any]]:
+        """Rows of one split (manifest order); with ``per_pair``, at most that many of each
+        (object, action) pair, the first ones."""
+        from xmodal.data.splits import first_per_pair
+
+        return first_per_pair([r for r in self.rows if r["split"] == name], per_pair)
 
     def arrays(self, modality: Modality, rows: Sequence[dict[str, Any]]) -> list[np.ndarray]:
         """``(T_i, D)`` feature arrays of ``rows``."""

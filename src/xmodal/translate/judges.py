@@ -35,6 +35,8 @@ import numpy as np
 from xmodal.types import Modality
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
     from xmodal.translate.config import TranslationConfig
     from xmodal.translate.features import ClipFeatures
     from xmodal.translate.pipeline import TranslationPipeline
@@ -87,6 +89,7 @@ class Listener:
         from xmodal.features.asr import phrase_grammar
         from xmodal.translate.speech import canonical_phrases
 
+        self.info = info
         self.phrases = canonical_phrases(info)
         self.grammar = phrase_grammar(list(self.phrases.values()))
         self.objects = list(info["objects"])
@@ -147,25 +150,89 @@ def tally(heard: Sequence[Heard], truths: Sequence[tuple[str, str]]) -> dict[str
     return out
 
 
-def judge_waves(
-    listener: Listener, waves: Sequence[np.ndarray], truths: Sequence[tuple[str, str]],
-    judges: Sequence[str] = JUDGES, *, desc: str = "judge", progress: bool = False,
-) -> dict[str, dict[str, Any]]:  # fmt: skip
-    """Every judge's :func:`tally` of ``waves`` (16 kHz) against their (object, action)."""
+# clips a judging worker takes at a time (a progress step; small enough to share the work out)
+CHUNK = 8
+Speech = tuple[Any, int]  # (the invertible audio encoder, Griffin–Lim iterations)
+
+
+def hear_all(
+    listener: Listener, items: Sequence[Any], judges: Sequence[str] = JUDGES, *,
+    desc: str = "judge", progress: bool = False, pool: Executor | None = None,
+    speech: Speech | None = None,
+) -> dict[str, list[Heard]]:  # fmt: skip
+    """What each judge hears in each of ``items``, in order.
+
+    Args:
+        items: 16 kHz waves, or with ``speech`` ``(log-mel, seconds)`` pairs to speak first
+            (:func:`~xmodal.translate.speech.speak` with that encoder and that many Griffin–Lim
+            iterations) where they are judged.
+        pool: speak and judge in these worker processes, :data:`CHUNK` items a task (None:
+            here).
+    """
     from tqdm.auto import tqdm
 
-    out = {}
-    for judge in judges:
-        bar = tqdm(waves, desc=f"{desc} ({judge})", disable=not progress, unit="clip")
-        heard = [listener.hear(w, judge) for w in bar]
-        out[judge] = tally(heard, truths)
-    return out
+    items, judges = list(items), tuple(judges)
+    with tqdm(total=len(items), desc=desc, disable=not progress, unit="clip") as bar:
+        if pool is None:
+            heard: dict[str, list[Heard]] = {j: [] for j in judges}
+            for i in range(0, len(items), CHUNK):
+                part = _hear_chunk(listener.info, items[i : i + CHUNK], judges, speech)
+                for j in judges:
+                    heard[j] += part[j]
+                bar.update(len(items[i : i + CHUNK]))
+            return heard
+        from concurrent.futures import as_completed
+
+        starts = range(0, len(items), CHUNK)
+        futures = {pool.submit(_hear_chunk, listener.info, items[i : i + CHUNK], judges,
+                               speech): i for i in starts}  # fmt: skip
+        parts: dict[int, dict[str, list[Heard]]] = {}
+        for f in as_completed(futures):
+            parts[futures[f]] = f.result()
+            bar.update(len(items[futures[f] : futures[f] + CHUNK]))
+    return {j: [h for i in starts for h in parts[i][j]] for j in judges}
+
+
+def judge_waves(
+    listener: Listener, waves: Sequence[Any], truths: Sequence[tuple[str, str]],
+    judges: Sequence[str] = JUDGES, *, desc: str = "judge", progress: bool = False,
+    pool: Executor | None = None, speech: Speech | None = None,
+) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """Every judge's :func:`tally` of ``waves`` against their (object, action) (the other
+    arguments: :func:`hear_all`)."""
+    heard = hear_all(listener, waves, judges, desc=desc, progress=progress, pool=pool,
+                     speech=speech)  # fmt: skip
+    return {judge: tally(heard[judge], truths) for judge in judges}
+
+
+_LISTENERS: dict[str, Listener] = {}
+
+
+def _hear_chunk(
+    info: dict[str, Any], items: Sequence[Any], judges: tuple[str, ...],
+    speech: Speech | None = None,
+) -> dict[str, list[Heard]]:  # fmt: skip
+    """What each judge hears in ``items`` (waves, or log-mel to speak first: ``speech``); one
+    :class:`Listener` per world in each process."""
+    import json
+
+    key = json.dumps(info, sort_keys=True, default=str)
+    if key not in _LISTENERS:
+        _LISTENERS.clear()
+        _LISTENERS[key] = Listener(info)
+    listener = _LISTENERS[key]
+    if speech is not None:
+        from xmodal.translate.speech import speak
+
+        enc, n_iter = speech
+        items = [speak(enc, logmel, seconds, n_iter) for logmel, seconds in items]
+    return {judge: [listener.hear(w, judge) for w in items] for judge in judges}
 
 
 def speech_scores(
     pipe: TranslationPipeline, feats: ClipFeatures, split: str, *,
     judges: Sequence[str] = JUDGES, ceilings: bool | dict[str, Any] = True,
-    progress: bool = False,
+    progress: bool = False, pool: Executor | None = None, per_pair: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Speak every clip of ``split`` with ``pipe`` and judge it, beside both ceilings.
 
@@ -177,12 +244,14 @@ def speech_scores(
         ceilings: True: also judge the vocoder ceiling and the clips' own audio
             (:func:`ceiling_scores`); a dict: those already judged; False: neither.
         progress: show progress bars.
+        pool: speak and judge in these worker processes (None: here).
+        per_pair: only the first this many clips of each pair (None: all).
 
     Returns:
         ``{"clips", "chance", "judges", "model": {judge: tally}, "vocoder_ceiling": {...},
         "own_audio": {...}}`` (see :func:`tally`); ``{"clips": 0}`` for an empty split.
     """
-    rows = feats.split(split)
+    rows = feats.split(split, per_pair)
     if not rows:
         return {"clips": 0}
     listener = Listener(feats.info)
@@ -190,13 +259,15 @@ def speech_scores(
     durations = [_duration(r, feats) for r in rows]
     audio = feats.arrays(Modality.AUDIO, rows) if pipe.leaky else None
     logmels = pipe.translate_features(feats.arrays(Modality.VIDEO, rows), audio)
-    waves = [pipe.speak(m, d) for m, d in zip(logmels, durations, strict=True)]
+    said = list(zip(logmels, durations, strict=True))
     out: dict[str, Any] = {"clips": len(rows), "chance": 1.0 / len(listener.phrases),
                            "judges": list(judges)}  # fmt: skip
-    out["model"] = judge_waves(listener, waves, truths, judges, desc=f"{split} model",
-                               progress=progress)  # fmt: skip
+    speech = (pipe.encoder(Modality.AUDIO), pipe.config.griffin_lim_iters)
+    out["model"] = judge_waves(listener, said, truths, judges, desc=f"{split} model",
+                               progress=progress, pool=pool, speech=speech)  # fmt: skip
     if ceilings is True:
-        ceilings = ceiling_scores(feats, split, pipe.config, judges=judges, progress=progress)
+        ceilings = ceiling_scores(feats, split, pipe.config, judges=judges, progress=progress,
+                                  pool=pool, per_pair=per_pair)  # fmt: skip
     if ceilings:
         out.update({k: ceilings[k] for k in ("vocoder_ceiling", "own_audio") if k in ceilings})
     return out
@@ -205,10 +276,13 @@ def speech_scores(
 def ceiling_scores(
     feats: ClipFeatures, split: str, config: TranslationConfig, *,
     judges: Sequence[str] = JUDGES, own_audio: bool = True, progress: bool = False,
+    pool: Executor | None = None, per_pair: int | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Both ceilings of a split: the canonical phrase at ``config``'s frame rate through the
     vocoder, and (``own_audio``) the clips' own audio. They depend on the world, the split and
     the speech settings only, so one computation serves every pipeline and seed sharing them.
+
+    ``per_pair``: only the first this many clips of each pair (None: all).
 
     Returns:
         ``{"clips", "vocoder_ceiling": {judge: tally}, "own_audio": {judge: tally}}`` (no
@@ -218,18 +292,19 @@ def ceiling_scores(
     from xmodal.media import read_audio
     from xmodal.translate.speech import CanonicalVoice
 
-    rows = feats.split(split)
+    rows = feats.split(split, per_pair)
     listener = Listener(feats.info)
     truths = [(r["object"], r["action"]) for r in rows]
     voice = CanonicalVoice.build(feats.info, config.canonical)
     vocoded = canonical_scores(listener, voice, get(config.audio_encoder), truths,
                                config.speech_steps, config.griffin_lim_iters, judges,
-                               duration=_duration(rows[0], feats) if rows else None)  # fmt: skip
+                               duration=_duration(rows[0], feats) if rows else None,
+                               pool=pool)  # fmt: skip
     out = {"clips": len(rows), "vocoder_ceiling": vocoded}
     if own_audio:
         own = [read_audio(feats.dataset_dir / r["path"]) for r in rows]
         out["own_audio"] = judge_waves(listener, own, truths, judges, desc=f"{split} own audio",
-                                       progress=progress)  # fmt: skip
+                                       progress=progress, pool=pool)  # fmt: skip
     return out
 
 
@@ -240,7 +315,7 @@ def _duration(row: dict[str, Any], feats: ClipFeatures) -> float:
 def canonical_scores(
     listener: Listener, voice: CanonicalVoice, enc: Any, truths: Sequence[tuple[str, str]],
     speech_steps: int, n_iter: int, judges: Sequence[str] = JUDGES, *,
-    duration: float | None = None,
+    duration: float | None = None, pool: Executor | None = None,
 ) -> dict[str, dict[str, Any]]:  # fmt: skip
     """Judge each pair's canonical phrase at ``speech_steps`` through the vocoder (the vocoder
     ceiling), once per pair, counted once for each clip of that pair.
@@ -255,13 +330,15 @@ def canonical_scores(
         judges: which listeners.
         duration: seconds of speech (default: the voice's clip duration).
     """
-    from xmodal.translate.speech import canonical_logmel, speak
+    from xmodal.translate.speech import canonical_logmel
 
     seconds = voice.duration if duration is None else duration
-    waves = {pair: speak(enc, canonical_logmel(voice, enc, pair, speech_steps), seconds, n_iter)
-             for pair in dict.fromkeys(truths)}  # fmt: skip
+    pairs = list(dict.fromkeys(truths))
+    said = [(canonical_logmel(voice, enc, pair, speech_steps), seconds) for pair in pairs]
+    heard = hear_all(listener, said, judges, desc="vocoder ceiling", pool=pool,
+                     speech=(enc, n_iter))  # fmt: skip
     out = {}
     for judge in judges:
-        heard = {pair: listener.hear(w, judge) for pair, w in waves.items()}
-        out[judge] = tally([heard[t] for t in truths], truths)
+        of_pair = dict(zip(pairs, heard[judge], strict=True))
+        out[judge] = tally([of_pair[t] for t in truths], truths)
     return out
