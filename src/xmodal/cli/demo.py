@@ -62,6 +62,7 @@ def demo(
     from xmodal.joint import train_joint
     from xmodal.translate import load_clip_features
     from xmodal.translate.evaluate import judges_table
+    from xmodal.utils import default_workers
     from xmodal.workers import worker_pool
 
     console = Console()
@@ -99,8 +100,10 @@ def demo(
             )
             train_joint(world_dir, joint_dir, demo_joint_config(config, quick),
                         progress=progress)  # fmt: skip
+            # the translation's worker has a core: ingest with the others (one: in this process)
+            ingesters = max(1, (workers or default_workers()) - 1)
             report, searches = demo_library(world_dir, library_dir, model=joint_dir,
-                                            workers=workers, splits=("test", "heldout"),
+                                            workers=ingesters, splits=("test", "heldout"),
                                             per_pair=LIBRARY_PER_PAIR,
                                             progress=progress)  # fmt: skip
             ceilings = judge_ceilings(world_dir, translate_dir, config, progress=progress)
