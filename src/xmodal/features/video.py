@@ -294,10 +294,10 @@ class OnnxBackbone:
     The PyTorch network (BN folded, :func:`_optimise_for_inference`) is exported once, in
     memory, when the encoder loads (about 1 s); a session is then made for each torch thread
     count the process runs under (``torch.get_num_threads()`` at call time, so a worker limited
-    to one thread keeps to one). On the 2-core machine ONNX Runtime runs the trunk 1.8–2.0x
-    faster than PyTorch's oneDNN path at 128 px, 1 or 2 threads, 64 frames a batch
-    (``benchmarks/bench_features.py``); outputs agree to ~2e-5. Intra-op threads do not spin
-    while idle: processes here share two cores.
+    to one thread keeps to one). On the 2-core machine ONNX Runtime runs the trunk 1.85x as
+    fast as PyTorch's channels-last oneDNN path at 128 px and 2.71x at 224 px, 32 frames a
+    batch (``benchmarks/bench_features.py``); a test checks the outputs agree to 1e-4.
+    Intra-op threads do not spin while idle: processes here share two cores.
 
     Args:
         model: the eval-mode ``efficientnet_lite_pytorch.EfficientNet``.

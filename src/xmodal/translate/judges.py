@@ -169,27 +169,23 @@ def hear_all(
         pool: speak and judge in these worker processes, :data:`CHUNK` items a task (None:
             here).
     """
+    from concurrent.futures import as_completed
+
     from tqdm.auto import tqdm
 
     items, judges = list(items), tuple(judges)
-    with tqdm(total=len(items), desc=desc, disable=not progress, unit="clip") as bar:
-        if pool is None:
-            heard: dict[str, list[Heard]] = {j: [] for j in judges}
-            for i in range(0, len(items), CHUNK):
-                part = _hear_chunk(listener.info, items[i : i + CHUNK], judges, speech)
-                for j in judges:
-                    heard[j] += part[j]
-                bar.update(len(items[i : i + CHUNK]))
-            return heard
-        from concurrent.futures import as_completed
-
-        starts = range(0, len(items), CHUNK)
-        futures = {pool.submit(_hear_chunk, listener.info, items[i : i + CHUNK], judges,
+    starts = range(0, len(items), CHUNK)
+    if pool is None:
+        done: Any = ((i, _hear(listener, items[i : i + CHUNK], judges, speech)) for i in starts)
+    else:
+        futures = {pool.submit(_hear_in_worker, listener.info, items[i : i + CHUNK], judges,
                                speech): i for i in starts}  # fmt: skip
-        parts: dict[int, dict[str, list[Heard]]] = {}
-        for f in as_completed(futures):
-            parts[futures[f]] = f.result()
-            bar.update(len(items[futures[f] : futures[f] + CHUNK]))
+        done = ((futures[f], f.result()) for f in as_completed(futures))
+    parts: dict[int, dict[str, list[Heard]]] = {}
+    with tqdm(total=len(items), desc=desc, disable=not progress, unit="clip") as bar:
+        for i, part in done:
+            parts[i] = part
+            bar.update(len(items[i : i + CHUNK]))
     return {j: [h for i in starts for h in parts[i][j]] for j in judges}
 
 
@@ -205,22 +201,28 @@ def judge_waves(
     return {judge: tally(heard[judge], truths) for judge in judges}
 
 
-_LISTENERS: dict[str, Listener] = {}
+_LISTENERS: dict[str, Listener] = {}  # a judging worker's listener, per world
 
 
-def _hear_chunk(
+def _hear_in_worker(
     info: dict[str, Any], items: Sequence[Any], judges: tuple[str, ...],
     speech: Speech | None = None,
 ) -> dict[str, list[Heard]]:  # fmt: skip
-    """What each judge hears in ``items`` (waves, or log-mel to speak first: ``speech``); one
-    :class:`Listener` per world in each process."""
+    """:func:`_hear` in a worker process, with one :class:`Listener` per world there."""
     import json
 
     key = json.dumps(info, sort_keys=True, default=str)
     if key not in _LISTENERS:
         _LISTENERS.clear()
         _LISTENERS[key] = Listener(info)
-    listener = _LISTENERS[key]
+    return _hear(_LISTENERS[key], items, judges, speech)
+
+
+def _hear(
+    listener: Listener, items: Sequence[Any], judges: tuple[str, ...],
+    speech: Speech | None = None,
+) -> dict[str, list[Heard]]:  # fmt: skip
+    """What each judge hears in ``items`` (waves, or log-mel to speak first: ``speech``)."""
     if speech is not None:
         from xmodal.translate.speech import speak
 
