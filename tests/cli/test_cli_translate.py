@@ -79,7 +79,14 @@ def test_train_translate_structured_speaks_the_slotted_voice(fitted, tmp_path):
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
     probes = results["groups"][0]["probes"]
     assert set(probes) == {"appearance", "motion"} and set(probes["motion"]) == {"object", "action"}
-    assert "## What each latent group carries" in (tmp_path / "eval" / "report.md").read_text()
+    report = (tmp_path / "eval" / "report.md").read_text()
+    assert "## What each latent group carries" in report and "## Distance to the target" in report
+    test = results["distance"][0]["test"]
+    dist = test["cosine_x100"]
+    assert set(dist) == {"model", "train mean", "random train clip", "oracle"}
+    # a canonical target is the same for every clip of a pair: the oracle is exact
+    assert dist["oracle"] == pytest.approx(0.0, abs=1e-6) and dist["train mean"] > 1.0
+    assert test["gap_closed"] == pytest.approx(1 - dist["model"] / dist["train mean"])
 
 
 def test_translate_writes_a_wav_and_recognises_it(fitted, tmp_path):

@@ -129,3 +129,73 @@ def test_flow_columns_feed_the_motion_stream_only() -> None:
         model(torch.rand(2, T, P + 4))
     with pytest.raises(ValueError, match="flow_dim must be >= 0"):
         small(flow_dim=-1)
+
+
+def test_without_the_motion_stream_only_appearance_is_encoded(tmp_path) -> None:
+    """``motion=False`` (the ablation): one group, whatever the map does; trained on the toy
+    world it says the object but cannot tell the two actions apart."""
+    cfg = small(motion=False)
+    model = StructuredTranslator(cfg)
+    x = torch.rand(3, T, P + 4)
+    moved = x.clone()
+    moved[..., P:] = torch.rand(3, T, 4)
+    assert set(model.encode(x)) == {"appearance"}
+    assert torch.allclose(model(x), model(moved))
+    out = model.compute_loss({"source": x, "target": torch.rand(3, TT, D)})
+    assert set(out) == {"loss", "l1", "kl", "kl_appearance"}
+    assert "groups=1x2" in repr(model)
+    pairs = [(0, 0), (0, 1), (1, 0), (1, 1)]
+    train_x, train_y = toy(pairs, 192, seed=0)
+    torch.manual_seed(0)
+    train(model, SequencePairs(source=train_x, target=train_y),
+          SequencePairs(source=train_x[:24], target=train_y[:24]),
+          TrainConfig(max_steps=300, batch_size=32, lr=1e-2, eval_every=100, log_every=50),
+          tmp_path, progress=False, hparams=lambda step, last: {"beta": 0.01})  # fmt: skip
+    with torch.no_grad():
+        pred = model.eval().generate(torch.from_numpy(toy(pairs, 4, seed=5)[0])).numpy()
+    # the object half (second) is said per object; the action half is the same for both actions
+    assert np.abs(pred[0, TT // 2 :] - pred[2, TT // 2 :]).mean() > 0.1  # objects differ
+    assert np.abs(pred[0, : TT // 2] - pred[1, : TT // 2]).mean() < 0.02  # actions do not
+
+
+def test_the_style_group_reads_speech_and_decodes_at_its_prior_mean(tmp_path) -> None:
+    """``style_dim``: a group read from the target speech only. Without a reference it is
+    decoded at 0; on a toy world whose clips say their words at one of two onsets (a style the
+    video cannot see), the model with a style group fits the targets and the one without cannot."""
+    model = StructuredTranslator(small(style_dim=2))
+    x, speech = torch.rand(3, T, P + 4), torch.rand(3, TT, D)
+    q = model.encode(x, speech)
+    assert set(q) == {"appearance", "motion", "style"} and q["style"].mu.shape == (3, 2)
+    assert set(model.encode(x)) == {"appearance", "motion"}
+    zero = {k: v.mu for k, v in model.encode(x).items()} | {"style": torch.zeros(3, 2)}
+    assert torch.allclose(model(x), model.decode(zero))
+    assert model.slot_weights(torch.rand(3, 2)).shape == (3, TT, 2)
+    out = model.compute_loss({"source": x, "target": speech})
+    assert {"kl_style", "kl_appearance", "kl_motion"} <= set(out)
+    with pytest.raises(ValueError, match=r"expected speech of shape \(B, 10, 6\)"):
+        model.style_of(torch.rand(3, TT + 1, D))
+    with pytest.raises(ValueError, match="no style group"):
+        StructuredTranslator(small()).style_of(speech)
+
+    def late(y: np.ndarray, seed: int) -> np.ndarray:  # half the clips start 2 frames late
+        shift = np.random.default_rng(seed).integers(0, 2, len(y)) * 2
+        return np.stack([np.roll(t, int(s), axis=0) for t, s in zip(y, shift, strict=True)])
+
+    pairs = [(0, 0), (0, 1), (1, 0), (1, 1)]
+    train_x, train_y = toy(pairs, 192, seed=0)
+    train_y = late(train_y, 1)
+    fits = {}
+    for style in (0, 2):
+        torch.manual_seed(0)
+        m = StructuredTranslator(small(style_dim=style))
+        train(m, SequencePairs(source=train_x, target=train_y),
+              SequencePairs(source=train_x[:32], target=train_y[:32]),
+              TrainConfig(max_steps=400, batch_size=32, lr=1e-2, eval_every=100, log_every=50),
+              tmp_path / f"style{style}", progress=False,
+              hparams=lambda step, last: {"beta": 0.001})  # fmt: skip
+        with torch.no_grad():
+            m.eval()
+            y = torch.from_numpy(train_y[:64])
+            fits[style] = float(m.compute_loss({"source": torch.from_numpy(train_x[:64]),
+                                                "target": y})["l1"])  # fmt: skip
+    assert fits[2] < 0.25 * fits[0], fits

@@ -66,7 +66,7 @@ def per_clip_cosine_distance(pred: np.ndarray, target: np.ndarray, std: Standard
     num = (p * t).sum(1)
     den = np.linalg.norm(p, axis=1) * np.linalg.norm(t, axis=1)
     cos = np.divide(num, den, out=np.zeros_like(num), where=den > 0)
-    return 100.0 * (1.0 - cos)
+    return 100.0 * (1.0 - np.clip(cos, -1.0, 1.0))  # clipped: rounding can put cos past ±1
 
 
 def cosine_distance_x100(pred: np.ndarray, target: np.ndarray, std: Standardiser) -> float:

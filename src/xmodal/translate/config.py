@@ -189,7 +189,9 @@ class TranslationConfig:
             return "raw-feature baseline"
         if self.source == "structured":
             slots = "slot decoder" if self.structured.slots else "one decoder (no slots)"
-            return f"structured (appearance + motion groups, {slots})"
+            groups = "appearance + motion groups" if self.structured.motion else "appearance only"
+            style = " + style group" if self.structured.style_dim else ""
+            return f"structured ({groups}{style}, {slots})"
         if self.variant == "joint-leaky":
             return LEAKY_LABEL
         return f"β-VAE ({self.schedule.name}) + Seq2Seq"

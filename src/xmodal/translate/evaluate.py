@@ -202,13 +202,15 @@ def evaluate_translation(
     Returns:
         The results written to ``results.json``: ``models``, ``seeds``, ``label``, ``dataset``,
         ``speech_steps``, ``splits`` (``{split: aggregate(...)}``), ``runs`` (each run's
-        ``{split: speech_scores}``), ``seconds``.
+        ``{split: speech_scores}``), ``distance`` (each run's
+        :func:`~xmodal.translate.distance.distance_scores`), ``seconds``.
 
     Raises:
         FileNotFoundError: not a run directory, or not a dataset directory.
         ValueError: an unknown split, a split the world does not have, or runs that are not
             seeds of one pipeline.
     """
+    from xmodal.translate.distance import distance_scores, distance_table
     from xmodal.translate.features import load_clip_features
     from xmodal.translate.judges import ceiling_scores, speech_scores
     from xmodal.translate.pipeline import TranslationPipeline
@@ -257,6 +259,7 @@ def evaluate_translation(
         "splits": {s: aggregate([r[s] for r in runs]) for s in splits},
         "runs": runs,
     }
+    results["distance"] = [distance_scores(p, feats, splits, seed=p.meta["seed"]) for p in pipes]
     if pipes[0].config.source == "structured":
         results["groups"] = [group_diagnostics(p, feats, seed=p.meta["seed"]) for p in pipes]
     results["seconds"] = round(time.perf_counter() - t0, 1)
@@ -277,6 +280,13 @@ def evaluate_translation(
     for split, s in results["splits"].items():
         lines += ["", f"## Per pair, {split} (seed {results['seeds'][0]})", "",
                   pairs_table(s["per_pair_first"])]  # fmt: skip
+    lines += ["", "## Distance to the target", "",
+              "Cosine distance ×100 between each clip's predicted and target speech frames "
+              "(what the pipeline learnt to say; standardised with the train targets), beside "
+              "the reference rows and the oracle (each pair's mean target; it reads the "
+              "targets). Gap closed = (train mean − model) / (train mean − oracle). Every clip "
+              "of each split:", "",
+              distance_table(results["distance"])]  # fmt: skip
     if "groups" in results:
         lines += ["", "## What each latent group carries", "",
                   "Linear probes fitted on the train clips' posterior means (labels are used "
