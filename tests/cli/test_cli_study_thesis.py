@@ -20,8 +20,13 @@ def test_study_thesis_quick(tmp_path: Path) -> None:
                                "--seed", "3", "--no-progress"])  # fmt: skip
     assert made.exit_code == 0, made.output
     args = ["study", "thesis", "--data", str(world), "--out", str(out), "--quick", "--seeds", "1"]
+    planned = runner.invoke(app, [*args, "--workers", "1", "--plan", "--no-progress"])
+    assert planned.exit_code == 0, planned.output
+    assert "s0/speech-vae" in planned.output and "s0/vae-capacity" in planned.output
+    assert "6 of 6 runs to do: about" in planned.output and not (out / "results.json").exists()
     result = runner.invoke(app, [*args, "--workers", "1", "--no-progress"])
     assert result.exit_code == 0, result.output
+    assert "6 of 6 runs to do" in result.output
     assert "| (a) raw-feature Seq2Seq baseline |" in result.output
     assert "| reference: train mean |" in result.output
     assert "(target ≤ 0.5)" in result.output and "(target ≥ 0.8)" in result.output
@@ -38,6 +43,9 @@ def test_study_thesis_quick(tmp_path: Path) -> None:
         assert f"{shown} {verdict}" in result.output
     for png in ("schedules", "training_curves", "results", "disentanglement", "traversal"):
         assert (out / f"{png}.png").stat().st_size > 1000, png
+    again = runner.invoke(app, [*args, "--workers", "1", "--plan", "--no-progress"])
+    assert again.exit_code == 0 and "0 of 6 runs to do" in again.output  # every run cached
+    assert "s0/baseline                  done" in again.output
 
 
 def test_study_thesis_refuses_a_folder_that_is_not_a_world(tmp_path: Path) -> None:

@@ -87,6 +87,19 @@ def test_train_translate_structured_speaks_the_slotted_voice(fitted, tmp_path):
     # a canonical target is the same for every clip of a pair: the oracle is exact
     assert dist["oracle"] == pytest.approx(0.0, abs=1e-6) and dist["train mean"] > 1.0
     assert test["gap_closed"] == pytest.approx(1 - dist["model"] / dist["train mean"])
+    assert f"test cosine distance x100: model {dist['model']:.1f}" in judged.output
+    quick = runner.invoke(app, ["eval", "translate", "--model", str(run), "--data", str(world),
+                                "--split", "test,heldout", "--out", str(tmp_path / "quick"),
+                                "--no-judges", "--no-progress"])  # fmt: skip
+    assert quick.exit_code == 0, quick.output
+    fast = json.loads((tmp_path / "quick" / "results.json").read_text())
+    assert (
+        fast["splits"] == {}
+        and fast["runs"] == []
+        and set(fast["distance"][0]) == {"test", "heldout"}
+    )
+    assert fast["distance"][0]["test"]["cosine_x100"] == pytest.approx(dist)  # unjudged, same
+    assert "heldout cosine distance x100: model" in quick.output and "grammar" not in quick.output
 
 
 def test_translate_writes_a_wav_and_recognises_it(fitted, tmp_path):

@@ -87,7 +87,8 @@ def test_labels_and_tasks():
     group, label = model_label("vae+seq2seq/leaky")
     assert group == "d" and LEAKY_LABEL in label
     tasks = study_tasks(ThesisStudyConfig(seeds=2))
-    assert len(tasks) == 2 * (2 + 1 + 9 + 1)
+    assert len(tasks) == 2 * (3 + 1 + 9 + 1)  # speech (flat, raw, structured), rows (a)-(d)
+    assert [t["source"] for t in tasks[:3]] == ["vae", "raw", "structured"]
     from xmodal.evaluation.studies.thesis import row_config
 
     cfg = ThesisStudyConfig()
@@ -105,6 +106,40 @@ def test_labels_and_tasks():
         ThesisStudyConfig(schedules=("linear", "steep"))
     with pytest.raises(ValueError, match="main_schedule"):
         ThesisStudyConfig(schedules=("cosine",))
+
+
+def test_plan_estimates_every_run_and_fits_a_budget(world, data, tmp_path):
+    """The plan times each model's optimiser step and a judged clip on this machine, lists
+    every task with its CPU estimate, and a budget drops schedules before seeds."""
+    from xmodal.evaluation.studies.thesis import plan as planning
+
+    config = ThesisStudyConfig.quick(seeds=2)
+    cal = planning.calibrate(data, config, steps=2)
+    assert set(cal.step_s) == set(planning.STEP_KINDS) and all(v > 0 for v in cal.step_s.values())
+    assert cal.judge_clip_s > 0 and cal.disentangle_s > 0
+    plan = planning.make_plan(data, config, tmp_path, cal)
+    assert [p["key"] for p in plan] == [planning.task_key(t) for t in study_tasks(config)]
+    assert not any(p["done"] for p in plan) and all(p["estimate_s"] > 0 for p in plan)
+    speech = next(p for p in plan if p["key"] == "s0/speech-raw")["estimate_s"]
+    judged = sum(len(data.feats.split(s)) for s in config.speech_splits)
+    steps = config.pipeline.translator_train.max_steps
+    assert speech == pytest.approx(steps * cal.step_s["speech_seq2seq"] + judged * cal.judge_clip_s)
+    cpu = sum(p["estimate_s"] for p in plan)
+    same, left = planning.fit_budget(data, config, tmp_path, cal, cpu / 60 + 1, workers=1)
+    assert same == config and left == []
+    one_seed = sum(p["estimate_s"] for p in plan if p["key"].startswith("s0/"))
+    capacity = next(p for p in plan if p["key"] == "s1/vae-capacity")["estimate_s"]
+    smaller, left = planning.fit_budget(data, config, tmp_path, cal, (cpu - capacity * 1.5) / 60, 1)
+    assert smaller.seeds == 2 and smaller.schedules == ("linear",)
+    assert left == ["schedules capacity"]
+    fewer, left = planning.fit_budget(data, config, tmp_path, cal, one_seed / 60 + 1e-3, 1)
+    assert fewer.seeds == 1 and left[0] == "seeds 1–1"
+    with pytest.raises(ValueError, match="even one seed of the linear schedule takes"):
+        planning.fit_budget(data, config, tmp_path, cal, 1e-6, workers=1)
+    left = planning.TimeLeft({"a": 30.0, "b": 10.0}, workers=2)
+    assert left.seconds() == pytest.approx(20.0)  # nothing finished: the estimates / workers
+    left.finished("a")  # finished at once: the rest will go as fast
+    assert left.seconds() < 1.0
 
 
 @pytest.mark.slow
@@ -178,3 +213,38 @@ def test_quick_study_end_to_end(world, tmp_path):
         more["speech"]["models"]["vae"]["splits"]["heldout"]
         == again["speech"]["models"]["vae"]["splits"]["heldout"]
     )
+
+
+@pytest.mark.slow
+def test_the_structured_row_speaks_in_its_own_voice_beside_its_own_ceiling(world, tmp_path):
+    """``speech_sources=("structured",)``: the structured pipeline reads its own streams
+    features, speaks its own voice, and is judged beside that voice's ceiling."""
+    import dataclasses
+
+    from xmodal.evaluation.studies.thesis import speech_setup
+    from xmodal.training.loop import TrainConfig
+    from xmodal.translate import TranslationConfig
+    from xmodal.translate.config import STRUCTURED_ENCODER, STRUCTURED_VOICE
+
+    short = TrainConfig(max_steps=20, batch_size=32, eval_every=10, log_every=5)
+    pipe = TranslationConfig(structured_train=short, vae_train=short, translator_train=short)
+    config = ThesisStudyConfig(seeds=1, schedules=("linear",), pipeline=pipe, leaky=False,
+                               translator_train=short, vae_steps=20, speech_sources=("structured",),
+                               speech_splits=("heldout",), disentanglement_clips=20,
+                               dci_trees=5)  # fmt: skip
+    results = run_study(world, tmp_path, config, progress=False)
+    structured = results["speech"]["models"]["structured"]
+    assert structured["label"].startswith("structured (appearance + motion groups")
+    assert structured["voice"] == dataclasses.asdict(STRUCTURED_VOICE)
+    held = structured["splits"]["heldout"]
+    assert set(held["model"]) == {"grammar", "whisper"}
+    assert held["clips"] == held["vocoder_ceiling"]["grammar"]["clips"]
+    assert (tmp_path / "ceilings" / "structured-heldout.json").is_file()
+    data = prepare_data(load_clip_features(world, pipe, progress=False), pipe)
+    cfg, feats = speech_setup(data, config, "structured")
+    assert (
+        cfg.video_encoder == STRUCTURED_ENCODER
+        and feats.video.encoder_id != data.feats.video.encoder_id
+    )
+    run = tmp_path / "runs" / "s0" / "speech-structured"
+    assert (run / "pipeline.json").is_file() and (run / "speech_eval.json").is_file()

@@ -145,13 +145,20 @@ def translate(
         show_default=False,
         help="Judge only the first N clips of each (object, action) pair (a quicker look).",
     ),
+    judges: bool = typer.Option(
+        True,
+        "--judges/--no-judges",
+        help="Speak and judge the clips; --no-judges: only the distance to the target (and a "
+        "structured run's latent diagnostics), in seconds.",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """Speak every clip of a split with a fitted translation run and judge what is heard.
 
     Two judges: pocketsphinx under the world's 25-phrase grammar, and Whisper tiny.en free
     transcription (no prompt). For each: object heard, action heard and both, overall and per
-    pair, beside the ceilings. Writes results.json and report.md.
+    pair, beside the ceilings; and the cosine distance of the predicted speech to its target
+    beside the mean predictor and the oracle (the gap closed). Writes results.json and report.md.
     """
     from xmodal.translate.evaluate import evaluate_translation
     from xmodal.utils import default_workers
@@ -161,7 +168,8 @@ def translate(
         out = out if out is not None else model[0] / f"eval-{'-'.join(splits)}"
         results = evaluate_translation(model, data, out, splits, ceilings=ceilings,
                                        workers=workers or default_workers(),
-                                       per_pair=per_pair, progress=progress)  # fmt: skip
+                                       per_pair=per_pair, judges=judges,
+                                       progress=progress)  # fmt: skip
     for name, s in results["splits"].items():
         for kind in ("model", "vocoder_ceiling", "own_audio"):
             for judge, t in s.get(kind, {}).items():
@@ -169,6 +177,16 @@ def translate(
                            for k in ("object", "action", "both"))  # fmt: skip
                 typer.echo(f"{name} {kind} {judge}: object {o:.2f}, action {a:.2f}, both "
                            f"{b:.2f} ({s['clips']} clips)")  # fmt: skip
+    from xmodal.evaluation.report import mean_std
+
+    for name, first in results["distance"][0].items():
+        dist = {k: mean_std([r[name]["cosine_x100"][k] for r in results["distance"]])["mean"]
+                for k in first["cosine_x100"]}  # fmt: skip
+        gaps = [r[name]["gap_closed"] for r in results["distance"]]
+        gap = mean_std([float("nan") if g is None else g for g in gaps])["mean"]
+        typer.echo(f"{name} cosine distance x100: model {dist['model']:.1f}, train mean "
+                   f"{dist['train mean']:.1f}, oracle {dist['oracle']:.1f}; gap closed "
+                   f"{gap:.2f} ({first['clips']} clips)")  # fmt: skip
     typer.echo(f"wrote {out / 'results.json'}, {out / 'report.md'}")
 
 

@@ -102,6 +102,21 @@ def thesis(
     workers: int | None = typer.Option(
         None, "--workers", min=1, help="Training processes in parallel (default: every core)."
     ),
+    plan: bool = typer.Option(
+        False,
+        "--plan",
+        help="Print every run the study would make, which are done, and the estimated CPU and "
+        "wall time (a few optimiser steps of each model and a few judged clips, timed on this "
+        "machine); run nothing.",
+    ),
+    budget: float | None = typer.Option(
+        None,
+        "--budget",
+        min=1,
+        show_default=False,
+        help="Minutes of wall time: run the largest study that fits (fewer schedules first, the "
+        "main schedule staying, then fewer seeds) and say what it left out.",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """The thesis: β-VAE latents + Seq2Seq vs a raw-feature baseline, 9 β schedules.
@@ -113,16 +128,30 @@ def thesis(
     """
     from xmodal.evaluation.studies.thesis import (
         ThesisStudyConfig,
+        plan_study,
         results_table,
         run_study,
         target_line,
     )
+    from xmodal.evaluation.studies.thesis.plan import plan_summary, plan_table
     from xmodal.utils import default_workers
 
+    workers = workers or default_workers()
     with user_errors(ImportError):
         config = (ThesisStudyConfig.quick if quick else ThesisStudyConfig)(seeds=seeds)
-        results = run_study(data, out, config, workers=workers or default_workers(),
-                            progress=progress)  # fmt: skip
+        config, steps, left_out = plan_study(data, out, config, workers=workers,
+                                             budget_minutes=budget, progress=progress)  # fmt: skip
+        if plan:
+            typer.echo(plan_table(steps, workers))
+            if left_out:
+                typer.echo(f"left out to fit {budget:g} min: {'; '.join(left_out)}")
+            return
+        typer.echo(plan_summary(steps, workers))
+        if left_out:
+            typer.echo(f"left out to fit {budget:g} min: {'; '.join(left_out)}")
+        estimates = {p["key"]: p["estimate_s"] for p in steps}
+        results = run_study(data, out, config, workers=workers, progress=progress,
+                            estimates=estimates)  # fmt: skip
     typer.echo(results_table(results))
     for target in results["targets"].values():
         verdict = "met" if target["met"] else "MISSED"

@@ -180,6 +180,7 @@ def evaluate_translation(
     ceilings: bool | dict[str, Any] = True,
     workers: int = 1,
     per_pair: int | None = None,
+    judges: bool = True,
     progress: bool = True,
 ) -> dict[str, Any]:
     """Judge fitted translation runs (one, or one per seed) on splits of a world; write
@@ -197,6 +198,9 @@ def evaluate_translation(
             Whisper and pocketsphinx).
         per_pair: judge only the first this many clips of each pair of a split (None: all;
             recorded as ``per_pair``).
+        judges: speak and judge the clips; False: only the distances to the target and, for a
+            structured run, the latent diagnostics (seconds instead of minutes; ``splits`` and
+            ``runs`` are then empty).
         progress: show progress bars.
 
     Returns:
@@ -238,14 +242,20 @@ def evaluate_translation(
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     with contextlib.ExitStack() as stack:
-        pool = stack.enter_context(worker_pool(workers)) if workers > 1 else None
+        if not judges:
+            splits_judged: tuple[str, ...] = ()
+            ceilings = False
+        else:
+            splits_judged = splits
+        pool = (stack.enter_context(worker_pool(workers))
+                if workers > 1 and splits_judged else None)  # fmt: skip
         if ceilings is True:
             ceilings = {s: ceiling_scores(feats, s, pipes[0].config, progress=progress,
                                           pool=pool, per_pair=per_pair)
-                        for s in splits}  # fmt: skip
+                        for s in splits_judged}  # fmt: skip
         runs = [{s: speech_scores(p, feats, s, progress=progress, pool=pool, per_pair=per_pair,
                                   ceilings=ceilings[s] if ceilings else False)
-                 for s in splits} for p in pipes]  # fmt: skip
+                 for s in splits_judged} for p in pipes] if splits_judged else []  # fmt: skip
     pipe = pipes[0]
     results = {
         "study": "eval-translate",
@@ -256,7 +266,7 @@ def evaluate_translation(
         "dataset": str(Path(data).resolve()),
         "speech_steps": pipe.config.speech_steps,
         "per_pair": per_pair,
-        "splits": {s: aggregate([r[s] for r in runs]) for s in splits},
+        "splits": {s: aggregate([r[s] for r in runs]) for s in splits_judged},
         "runs": runs,
     }
     results["distance"] = [distance_scores(p, feats, splits, seed=p.meta["seed"]) for p in pipes]
@@ -266,17 +276,22 @@ def evaluate_translation(
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "results.json", results)
+    how = "not spoken or judged (--no-judges)."
+    if judges:
+        how = (
+            "Griffin–Lim. Judges: pocketsphinx under the 25-phrase grammar, and Whisper "
+            "tiny.en free transcription (no prompt)."
+            + ("" if per_pair is None else f" The first {per_pair} clips of each pair only.")
+        )
     lines = [
         f"# Translation judged: {pipe.label}",
         "",
         f"{len(paths)} run(s) (seeds {results['seeds']}; mean ± std over them) on "
         f"`{results['dataset']}`; speech at {pipe.config.speech_steps} log-mel frames per clip, "
-        "Griffin–Lim. Judges: pocketsphinx under the 25-phrase grammar, and Whisper tiny.en "
-        "free transcription (no prompt)."
-        + ("" if per_pair is None else f" The first {per_pair} clips of each pair only."),
-        "",
-        judges_table({pipe.label: results["splits"]}),
+        + how,
     ]
+    if judges:
+        lines += ["", judges_table({pipe.label: results["splits"]})]
     for split, s in results["splits"].items():
         lines += ["", f"## Per pair, {split} (seed {results['seeds'][0]})", "",
                   pairs_table(s["per_pair_first"])]  # fmt: skip

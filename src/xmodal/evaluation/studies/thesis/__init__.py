@@ -68,6 +68,7 @@ from xmodal.evaluation.studies.thesis.tasks import (
     run_task,
     run_tasks,
     score,
+    speech_setup,
     study_tasks,
 )
 from xmodal.translate.evaluate import aggregate
@@ -84,6 +85,7 @@ __all__ = [
     "report_markdown",
     "results_table",
     "row_config",
+    "plan_study",
     "run_study",
     "run_task",
     "run_tasks",
@@ -108,6 +110,7 @@ def run_study(
     *,
     workers: int = 1,
     progress: bool = True,
+    estimates: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Run the whole study and write ``results.json``, ``report.md`` and the plots.
 
@@ -118,6 +121,8 @@ def run_study(
         config: the settings (default: the full study).
         workers: processes training runs in parallel (1: all in this process).
         progress: show progress bars.
+        estimates: seconds per task key (:func:`plan_study`): the progress bar shows the time
+            left.
 
     Returns:
         The results dict written to ``results.json``.
@@ -138,7 +143,8 @@ def run_study(
     if "heldout" not in data.audio:
         raise ValueError(f"{data_dir}: no held-out clips (generate a compositional world)")
     seeds = list(range(config.first_seed, config.first_seed + config.seeds))
-    grouped = run_tasks(data, config, out, workers=workers, progress=progress)
+    grouped = run_tasks(data, config, out, workers=workers, progress=progress,
+                        estimates=estimates)  # fmt: skip
     per_seed = [{**grouped[s], "references": reference_scores(data, s)} for s in seeds]
 
     models = {}
@@ -156,10 +162,11 @@ def run_study(
                     for k in per_seed[0]["disentanglement"][tag]}
               for tag in per_seed[0]["disentanglement"]}  # fmt: skip
     speech: dict[str, Any] = {}
-    for source in ("vae", "raw"):
-        label = dataclasses.replace(config.pipeline, source=source, variant="honest").label
+    for source in config.speech_sources:
         if source not in per_seed[0]["speech"]:
             continue
+        cfg, source_feats = speech_setup(data, config, source)
+        own_voice = cfg.canonical != config.pipeline.canonical
         splits = {}
         for split in config.speech_splits:
             runs = [p["speech"][source][split] for p in per_seed]
@@ -167,8 +174,16 @@ def run_study(
                 continue
             entry = aggregate(runs)
             entry["per_pair_seed0"] = entry.pop("per_pair_first")
+            if own_voice:  # its own voice's ceiling, judged once per split and cached
+
+                def judge(split: str = split, cfg: Any = cfg, f: Any = source_feats) -> Any:
+                    return ceiling_scores(f, split, cfg, own_audio=False)
+
+                ceiling = _cached(out / "ceilings" / f"{source}-{split}.json", judge)
+                entry["vocoder_ceiling"] = ceiling["vocoder_ceiling"]
             splits[split] = entry
-        speech[source] = {"label": label, "splits": splits}
+        speech[source] = {"label": cfg.label, "splits": splits,
+                          "voice": dataclasses.asdict(cfg.canonical)}  # fmt: skip
 
     ceilings: dict[str, Any] = {}
     if speech:  # the same for every pipeline and seed: judged once per split, cached
@@ -220,6 +235,35 @@ def run_study(
     plots(results, data, config, out)
     (out / "report.md").write_text(report_markdown(results))
     return results
+
+
+def plan_study(
+    data_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    config: ThesisStudyConfig,
+    *,
+    workers: int = 1,
+    budget_minutes: float | None = None,
+    progress: bool = True,
+) -> tuple[ThesisStudyConfig, list[dict[str, Any]], list[str]]:
+    """What the study would run and how long each run would take, measured on this machine
+    (:mod:`~xmodal.evaluation.studies.thesis.plan`); with ``budget_minutes``, the largest study
+    that fits.
+
+    Returns:
+        The config to run (``config``, or a smaller one that fits the budget), its plan (one
+        entry per task: ``key``, ``done``, ``estimate_s``) and what the budget left out.
+    """
+    from xmodal.evaluation.studies.thesis.plan import calibrate, fit_budget, make_plan
+    from xmodal.translate.features import load_clip_features
+
+    out = Path(out_dir)
+    data = prepare_data(load_clip_features(data_dir, config.pipeline, progress), config.pipeline)
+    cal = calibrate(data, config)
+    left_out: list[str] = []
+    if budget_minutes is not None:
+        config, left_out = fit_budget(data, config, out, cal, budget_minutes, workers)
+    return config, make_plan(data, config, out, cal), left_out
 
 
 def _metric(results: dict[str, Any], key: str, split: str, metric: str = "cosine_x100") -> float:
@@ -284,16 +328,23 @@ def _targets(results: dict[str, Any], config: ThesisStudyConfig) -> dict[str, An
             "test_grammar", grammar[best],
             f"test (seen pairs) both-words accuracy, grammar judge, best pipeline ({best})",
         )  # fmt: skip
-    whisper = {s: both(s, "test", "whisper") for s in speech}
     test_ceiling = results["speech"]["ceilings"].get("test", {}).get("vocoder_ceiling", {})
-    ceiling = test_ceiling.get("whisper", {}).get("both")
-    whisper = {s: v for s, v in whisper.items() if v is not None}
-    if whisper and ceiling:
-        best = max(whisper, key=whisper.__getitem__)
+
+    def ceiling_of(source: str) -> float | None:  # the ceiling of the pipeline's own voice
+        own = speech[source]["splits"].get("test", {}).get("vocoder_ceiling", test_ceiling)
+        return own.get("whisper", {}).get("both")
+
+    ratios = {}
+    for source in speech:
+        model, ceiling = both(source, "test", "whisper"), ceiling_of(source)
+        if model is not None and ceiling:
+            ratios[source] = (model / ceiling, model, ceiling)
+    if ratios:
+        best = max(ratios, key=lambda s: ratios[s][0])
         out["test_whisper_vs_ceiling"] = _target(
-            "test_whisper_vs_ceiling", whisper[best] / ceiling,
+            "test_whisper_vs_ceiling", ratios[best][0],
             f"test both-words accuracy, Whisper judge, best pipeline ({best}) / the vocoder "
-            "ceiling's",
-            model=whisper[best], ceiling=ceiling,
+            "ceiling of its voice",
+            model=ratios[best][1], ceiling=ratios[best][2],
         )  # fmt: skip
     return out

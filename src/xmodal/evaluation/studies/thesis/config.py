@@ -21,6 +21,7 @@ TARGETS = {"heldout_cosine_ratio": ("≤", 0.5), "phrase_accuracy": ("≥", 0.8)
 THESIS_CLAIMS = {"test": {"β-VAE + Seq2Seq": 0.17, "baseline": 50.12},
                  "heldout": {"β-VAE + Seq2Seq": "≤ 8.88", "baseline": "59.59–66.28"}}  # fmt: skip
 RESULTS_VERSION = 1
+SPEECH_SOURCES = {"vae": "flat", "raw": "raw", "structured": "structured"}  # -> --model
 BOUND = "leave-one-out pair mean (bound; reads the targets)"
 
 
@@ -46,6 +47,9 @@ class ThesisStudyConfig:
     vae_steps: int = 400  # optimiser steps of each β-VAE of rows (b)-(d)
     leaky: bool = True  # train row (d), the leakage audit
     speech: bool = True  # fit the speech-out pipelines and measure phrase accuracy
+    # which speech-out pipelines (xmodal train translate --model): "vae" (flat), "raw",
+    # "structured" (its own encoder and its own voice, judged beside that voice's ceiling)
+    speech_sources: tuple[str, ...] = ("vae", "raw", "structured")
     # splits whose clips are spoken and recognised: in-distribution and held-out, so the report
     # separates what composition costs from what perception does
     speech_splits: tuple[str, ...] = ("test", "heldout")
@@ -65,6 +69,10 @@ class ThesisStudyConfig:
             raise ValueError(f"unknown schedules {unknown}; expected some of {list(SCHEDULES)}")
         if self.main_schedule not in self.schedules:
             raise ValueError(f"main_schedule {self.main_schedule!r} is not among {self.schedules}")
+        bad_sources = [s for s in self.speech_sources if s not in SPEECH_SOURCES]
+        if bad_sources:
+            raise ValueError(f"unknown speech sources {bad_sources}; expected some of "
+                             f"{list(SPEECH_SOURCES)}")  # fmt: skip
         bad = [s for s in self.speech_splits if s not in ("train", "val", "test", "heldout")]
         if bad:
             raise ValueError(f"unknown speech splits {bad}")
@@ -83,6 +91,7 @@ class ThesisStudyConfig:
             translator_train=TrainConfig(max_steps=30, batch_size=32, eval_every=15, log_every=5),
         )  # fmt: skip
         base = {"seeds": 1, "schedules": ("linear", "capacity"), "pipeline": pipe,
+                "speech_sources": ("vae", "raw"),  # pixels have no position map
                 "translator_train": TrainConfig(max_steps=30, batch_size=32, eval_every=15,
                                                 log_every=5),
                 "disentanglement_clips": 200, "dci_trees": 5, "vae_steps": 30}  # fmt: skip

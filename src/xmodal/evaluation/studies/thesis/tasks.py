@@ -234,7 +234,7 @@ def _speech_task(data: ThesisData, config: ThesisStudyConfig, task: dict[str, An
     from xmodal.translate.pipeline import TranslationPipeline
     from xmodal.utils import read_json, write_json
 
-    cfg = dataclasses.replace(config.pipeline, source=task["source"], variant="honest")
+    cfg, feats = speech_setup(data, config, task["source"])
     run_dir = runs / f"speech-{task['source']}"
     path = run_dir / "speech_eval.json"
     scores = read_json(path) if path.is_file() else {}  # per split; a rerun adds splits
@@ -243,11 +243,26 @@ def _speech_task(data: ThesisData, config: ThesisStudyConfig, task: dict[str, An
         if (run_dir / PIPELINE_FILE).is_file():  # fitted before: only the new splits
             pipe = TranslationPipeline.load(run_dir)
         else:
-            pipe = TranslationPipeline.fit(data.feats.dataset_dir, run_dir, cfg, seed=task["seed"],
-                                           progress=progress, features=data.feats)  # fmt: skip
-        scores.update({s: speech_scores(pipe, data.feats, s, ceilings=False) for s in todo})
+            pipe = TranslationPipeline.fit(feats.dataset_dir, run_dir, cfg, seed=task["seed"],
+                                           progress=progress, features=feats)  # fmt: skip
+        scores.update({s: speech_scores(pipe, feats, s, ceilings=False) for s in todo})
         write_json(path, scores)
     return {s: scores[s] for s in config.speech_splits}
+
+
+def speech_setup(data: ThesisData, config: ThesisStudyConfig,
+                 source: str) -> tuple[TranslationConfig, ClipFeatures]:  # fmt: skip
+    """The pipeline config of a speech-out source and the features it reads: the study's own,
+    or for ``structured`` its streams encoder's (extracted into the world once)."""
+    from xmodal.evaluation.studies.thesis.config import SPEECH_SOURCES
+    from xmodal.translate.config import model_config
+    from xmodal.translate.features import load_clip_features
+
+    cfg = dataclasses.replace(model_config(SPEECH_SOURCES[source], config.pipeline),
+                              variant="honest")  # fmt: skip
+    if cfg.video_encoder == config.pipeline.video_encoder:
+        return cfg, data.feats
+    return cfg, load_clip_features(data.feats.dataset_dir, cfg, progress=False)
 
 
 def study_tasks(config: ThesisStudyConfig) -> list[dict[str, Any]]:
@@ -255,7 +270,8 @@ def study_tasks(config: ThesisStudyConfig) -> list[dict[str, Any]]:
     tasks: list[dict[str, Any]] = []
     for seed in range(config.first_seed, config.first_seed + config.seeds):
         if config.speech:
-            tasks += [{"kind": "speech", "seed": seed, "source": src} for src in ("vae", "raw")]
+            tasks += [{"kind": "speech", "seed": seed, "source": src}
+                      for src in config.speech_sources]  # fmt: skip
         tasks.append({"kind": "baseline", "seed": seed})
         tasks += [{"kind": "vae", "seed": seed, "tag": s, "schedule": s, "variant": "honest"}
                   for s in config.schedules]  # fmt: skip
@@ -286,9 +302,15 @@ def _worker_task(task: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def run_tasks(data: ThesisData, config: ThesisStudyConfig, out: Path, *, workers: int = 1,
-              progress: bool = True) -> dict[int, dict[str, Any]]:  # fmt: skip
-    """Run :func:`study_tasks` (in ``workers`` processes) and group the results by seed."""
+              progress: bool = True,
+              estimates: dict[str, float] | None = None) -> dict[int, dict[str, Any]]:  # fmt: skip
+    """Run :func:`study_tasks` (in ``workers`` processes that leave with this one) and group
+    the results by seed. Finished tasks come from their caches; ``estimates`` (seconds per
+    task key, :func:`~xmodal.evaluation.studies.thesis.plan.make_plan`) give the progress bar
+    its time left."""
     from tqdm.auto import tqdm
+
+    from xmodal.evaluation.studies.thesis.plan import TimeLeft, task_key
 
     tasks = study_tasks(config)
     per_seed: dict[int, dict[str, Any]] = {
@@ -296,10 +318,14 @@ def run_tasks(data: ThesisData, config: ThesisStudyConfig, out: Path, *, workers
         for s in range(config.first_seed, config.first_seed + config.seeds)
     }
     bar = tqdm(total=len(tasks), desc="thesis study", unit="run", disable=not progress)
+    left = TimeLeft(estimates or {}, workers) if estimates else None
 
     def merge(task: dict[str, Any], part: dict[str, Any]) -> None:
         for key, value in part.items():
             per_seed[task["seed"]][key].update(value)
+        if left is not None:
+            left.finished(task_key(task))
+            bar.set_postfix_str(f"about {left.seconds() / 60:.0f} min left", refresh=False)
         bar.update()
 
     with bar:
@@ -307,15 +333,13 @@ def run_tasks(data: ThesisData, config: ThesisStudyConfig, out: Path, *, workers
             for task in tasks:
                 merge(task, run_task(data, config, task, out, progress=False))
         else:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor, as_completed
+            from concurrent.futures import as_completed
 
             from xmodal.config import to_dict
+            from xmodal.workers import worker_pool
 
-            ctx = multiprocessing.get_context("forkserver")
             init = (str(data.feats.dataset_dir), to_dict(config), str(out))
-            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                     initargs=init) as pool:  # fmt: skip
+            with worker_pool(workers, initializer=_init_worker, initargs=init) as pool:
                 futures = [pool.submit(_worker_task, t) for t in tasks]
                 for future in as_completed(futures):
                     merge(*future.result())
