@@ -133,7 +133,7 @@ def test_plan_estimates_every_run_and_fits_a_budget(world, data, tmp_path):
     assert smaller.seeds == 2 and smaller.schedules == ("linear",)
     assert left == ["schedules capacity"]
     fewer, left = planning.fit_budget(data, config, tmp_path, cal, one_seed / 60 + 1e-3, 1)
-    assert fewer.seeds == 1 and left[0] == "seeds 1–1"
+    assert fewer.seeds == 1 and left[0] == "seed 1"
     with pytest.raises(ValueError, match="even one seed of the linear schedule takes"):
         planning.fit_budget(data, config, tmp_path, cal, 1e-6, workers=1)
     left = planning.TimeLeft({"a": 30.0, "b": 10.0}, workers=2)
@@ -240,6 +240,8 @@ def test_the_structured_row_speaks_in_its_own_voice_beside_its_own_ceiling(world
     assert set(held["model"]) == {"grammar", "whisper"}
     assert held["clips"] == held["vocoder_ceiling"]["grammar"]["clips"]
     assert (tmp_path / "ceilings" / "structured-heldout.json").is_file()
+    report = (tmp_path / "report.md").read_text()
+    assert "vocoder (flite kal16, slots: the structured model's voice) | heldout |" in report
     data = prepare_data(load_clip_features(world, pipe, progress=False), pipe)
     cfg, feats = speech_setup(data, config, "structured")
     assert (
@@ -248,3 +250,53 @@ def test_the_structured_row_speaks_in_its_own_voice_beside_its_own_ceiling(world
     )
     run = tmp_path / "runs" / "s0" / "speech-structured"
     assert (run / "pipeline.json").is_file() and (run / "speech_eval.json").is_file()
+
+
+@pytest.mark.slow
+def test_a_killed_study_leaves_no_worker_and_resumes_to_the_same_results(world, tmp_path):
+    """SIGKILL the study once its first run is cached: its workers leave with it, and the rerun
+    reuses that run and ends with the results of a study that was never killed."""
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from tests.test_workers import _children, _kill_and_check
+
+    def study(out: Path) -> dict:
+        return run_study(world, out, ThesisStudyConfig.quick(speech=False), workers=2,
+                         progress=False)  # fmt: skip
+
+    out = tmp_path / "killed"
+    script = ("from xmodal.evaluation.studies.thesis import ThesisStudyConfig, run_study\n"
+              f"run_study({str(world)!r}, {str(out)!r}, ThesisStudyConfig.quick(speech=False), "
+              "workers=2, progress=False)\n")  # fmt: skip
+    root = Path(__file__).resolve().parents[2]
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=root)
+    try:
+        deadline = time.monotonic() + 240
+        while not list(out.glob("runs/s0/*/eval.json")):
+            assert parent.poll() is None, "the study ended before it was killed"
+            assert time.monotonic() < deadline, "no run finished within 240 s"
+            time.sleep(0.1)
+        first = {p: p.stat().st_mtime_ns for p in out.glob("runs/s0/*/eval.json")}
+        _kill_and_check(parent, _children(parent.pid))
+    finally:
+        parent.kill()
+        parent.wait(30)
+    assert not (out / "results.json").exists()
+    resumed = study(out)
+    assert all(p.stat().st_mtime_ns == t for p, t in first.items())  # reused, not redone
+    fresh = study(tmp_path / "fresh")
+
+    def numbers(tree: object, at: str = "") -> dict[str, float]:
+        """Every float of a nested results dict, by its path."""
+        if isinstance(tree, (dict, list)):
+            items = tree.items() if isinstance(tree, dict) else enumerate(tree)
+            return {k: v for key, sub in items for k, v in numbers(sub, f"{at}/{key}").items()}
+        return {at: tree} if isinstance(tree, float) else {}
+
+    for key in ("models", "references", "disentanglement"):
+        got, want = numbers(resumed[key]), numbers(fresh[key])
+        assert got.keys() == want.keys() and len(want) > 10, key
+        assert got == pytest.approx(want, rel=1e-6, abs=1e-9), key

@@ -37,16 +37,18 @@ def judges_table(scores: dict[str, dict[str, Any]]) -> str:
 
     Args:
         scores: ``{label: {split: speech_scores(...)}}``; the accuracies may be floats (one
-            run) or ``mean_std`` dicts (over seeds).
+            run) or ``mean_std`` dicts (over seeds). A label ``"ceilings (…)"`` names its
+            ceiling rows: ``"ceiling: … through the vocoder (…)"``.
     """
     from xmodal.evaluation.report import markdown_table
 
     rows = []
     for label, splits in scores.items():
+        suffix = label[len("ceilings") :] if label.startswith("ceilings") else ""
         for split, s in splits.items():
             for kind in SOURCES:
                 for judge, t in s.get(kind, {}).items():
-                    rows.append([label if kind == "model" else SOURCE_LABELS[kind], split,
+                    rows.append([label if kind == "model" else SOURCE_LABELS[kind] + suffix, split,
                                  s["clips"], judge, _cell(t["object"]), _cell(t["action"]),
                                  _cell(t["both"])])  # fmt: skip
     return markdown_table(["speech", "split", "clips", "judge", "object heard", "action heard",

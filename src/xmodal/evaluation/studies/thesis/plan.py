@@ -248,9 +248,8 @@ def fit_budget(data: ThesisData, config: ThesisStudyConfig, out: Path, cal: Cali
             if wall(cfg) <= minutes * 60:
                 left = []
                 if seeds < config.seeds:
-                    left.append(
-                        f"seeds {config.first_seed + seeds}–{config.first_seed + config.seeds - 1}"
-                    )
+                    first, last = config.first_seed + seeds, config.first_seed + config.seeds - 1
+                    left.append(f"seed {first}" if first == last else f"seeds {first}–{last}")
                 if n < len(order):
                     left.append("schedules " + ", ".join(order[n:]))
                 return cfg, left

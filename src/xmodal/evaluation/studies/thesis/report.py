@@ -60,8 +60,17 @@ def speech_table(results: dict[str, Any]) -> str:
     judge, beside each judge's ceilings (mean ± std over seeds)."""
     from xmodal.translate.evaluate import judges_table
 
-    rows = {m["label"]: m["splits"] for m in results["speech"]["models"].values()}
-    return judges_table({**rows, "ceilings": results["speech"].get("ceilings", {})})
+    rows, ceilings = {}, {"ceilings": results["speech"].get("ceilings", {})}
+    for m in results["speech"]["models"].values():
+        rows[m["label"]] = {s: {k: v for k, v in e.items() if k != "vocoder_ceiling"}
+                            for s, e in m["splits"].items()}  # fmt: skip
+        own = {s: {"clips": e["clips"], "vocoder_ceiling": e["vocoder_ceiling"]}
+               for s, e in m["splits"].items() if "vocoder_ceiling" in e}  # fmt: skip
+        if own:  # a pipeline with its own voice: that voice's ceiling, named
+            v = m.get("voice", {})
+            ceilings[f"ceilings ({v.get('engine')} {v.get('voice')}, {v.get('layout')}: the "
+                     f"{m['label'].split(' (')[0]} model's voice)"] = own  # fmt: skip
+    return judges_table({**rows, **ceilings})
 
 
 def report_markdown(results: dict[str, Any]) -> str:
