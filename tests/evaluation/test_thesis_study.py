@@ -241,7 +241,8 @@ def test_the_structured_row_speaks_in_its_own_voice_beside_its_own_ceiling(world
     assert held["clips"] == held["vocoder_ceiling"]["grammar"]["clips"]
     assert (tmp_path / "ceilings" / "structured-heldout.json").is_file()
     report = (tmp_path / "report.md").read_text()
-    assert "vocoder (flite kal16, slots: the structured model's voice) | heldout |" in report
+    voice = f"{STRUCTURED_VOICE.engine} {STRUCTURED_VOICE.voice}, {STRUCTURED_VOICE.layout}"
+    assert f"vocoder ({voice}: the structured model's voice) | heldout |" in report
     data = prepare_data(load_clip_features(world, pipe, progress=False), pipe)
     cfg, feats = speech_setup(data, config, "structured")
     assert (
