@@ -141,14 +141,11 @@ def thesis(
         config = (ThesisStudyConfig.quick if quick else ThesisStudyConfig)(seeds=seeds)
         config, steps, left_out = plan_study(data, out, config, workers=workers,
                                              budget_minutes=budget, progress=progress)  # fmt: skip
-        if plan:
-            typer.echo(plan_table(steps, workers))
-            if left_out:
-                typer.echo(f"left out to fit {budget:g} min: {'; '.join(left_out)}")
-            return
-        typer.echo(plan_summary(steps, workers))
+        typer.echo(plan_table(steps, workers) if plan else plan_summary(steps, workers))
         if left_out:
             typer.echo(f"left out to fit {budget:g} min: {'; '.join(left_out)}")
+        if plan:
+            return
         estimates = {p["key"]: p["estimate_s"] for p in steps}
         results = run_study(data, out, config, workers=workers, progress=progress,
                             estimates=estimates)  # fmt: skip

@@ -63,7 +63,7 @@ def task_done(task: dict[str, Any], config: ThesisStudyConfig, out: Path) -> boo
     return all((runs / task["tag"] / n).is_file() for n in names)
 
 
-def _step_seconds(model: Any, batch: dict[str, Any], steps: int, **loss_kw: Any) -> float:
+def _step_seconds(model: Any, batch: dict[str, Any], steps: int) -> float:
     """Median seconds of one AdamW step of ``model`` on ``batch`` (after one warm-up step)."""
     import torch
 
@@ -72,7 +72,7 @@ def _step_seconds(model: Any, batch: dict[str, Any], steps: int, **loss_kw: Any)
     for i in range(steps + 1):
         t0 = time.perf_counter()
         opt.zero_grad()
-        model.compute_loss(batch, **loss_kw)["loss"].backward()
+        model.compute_loss(batch)["loss"].backward()
         opt.step()
         if i:
             times.append(time.perf_counter() - t0)
@@ -216,10 +216,16 @@ def plan_table(plan: list[dict[str, Any]], workers: int) -> str:
     return "\n".join(lines)
 
 
+def wall_seconds(plan: list[dict[str, Any]], workers: int) -> float:
+    """Wall time of the runs still to do on ``workers`` processes, a core each (the longest run
+    bounds it from below)."""
+    todo = [p["estimate_s"] for p in plan if not p["done"]]
+    return max(sum(todo) / max(1, workers), max(todo, default=0.0))
+
+
 def plan_summary(plan: list[dict[str, Any]], workers: int) -> str:
     todo = [p["estimate_s"] for p in plan if not p["done"]]
-    cpu = sum(todo)
-    wall = max(cpu / max(1, workers), max(todo, default=0.0))
+    cpu, wall = sum(todo), wall_seconds(plan, workers)
     return (f"{len(todo)} of {len(plan)} runs to do: about {cpu / 60:.0f} min of CPU, "
             f"{wall / 60:.0f} min on {workers} worker(s)")  # fmt: skip
 
@@ -236,8 +242,7 @@ def fit_budget(data: ThesisData, config: ThesisStudyConfig, out: Path, cal: Cali
     from xmodal.evaluation.studies.thesis.config import ALL_SCHEDULES
 
     def wall(cfg: ThesisStudyConfig) -> float:
-        todo = [p["estimate_s"] for p in make_plan(data, cfg, out, cal) if not p["done"]]
-        return max(sum(todo) / max(1, workers), max(todo, default=0.0))
+        return wall_seconds(make_plan(data, cfg, out, cal), workers)
 
     order = [config.main_schedule] + [
         s for s in ALL_SCHEDULES if s in config.schedules and s != config.main_schedule
