@@ -130,3 +130,40 @@ def test_dataset_without_manifest_gives_one_line(tmp_path: Path) -> None:
         f"error: {tmp_path / 'manifest.jsonl'}: no manifest here "
         "(not a dataset directory, or its generation did not finish)"
     )
+
+
+def test_probe_compares_encoders_on_an_object_world(tmp_path: Path) -> None:
+    """``features probe``: one row per encoder, every split and held-out pair, fitted on train
+    only; results.json and report.md written; a text encoder is refused by name."""
+    import json
+
+    from xmodal.data.objects import WorldConfig, generate
+
+    world = tmp_path / "world"
+    generate(world, WorldConfig(size=50, frames=8, fps=8, resolution=32, seed=3), workers=2,
+             progress=False)  # fmt: skip
+    streams = "efficientnet-lite0-streams:image_size=32,crop=1.0,grid=1,rotations=8,zoom=0.5"
+    out = tmp_path / "probe"
+    result = _run("probe", str(world), "--video", "pixels:height=8,width=8", "--video", streams,
+                  "--fps", "8", "--pca", "5", "--out", str(out), "--no-progress")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    rows = [line for line in result.stdout.splitlines() if line.startswith("| `")]
+    assert [r.split("`")[1] for r in rows] == [
+        "pixels-8x8",
+        "efficientnet-lite0-streams1-r8-32-crop1-z0.5",
+    ]
+    results = json.loads((out / "results.json").read_text())
+    manifest = [json.loads(line) for line in (world / "manifest.jsonl").read_text().splitlines()]
+    heldout = {f"{r['object']}:{r['action']}" for r in manifest if r["split"] == "heldout"}
+    for r in results:
+        assert r["pca"] == 5 and r["chance"] == pytest.approx(0.2)
+        assert r["clips"]["train"] == sum(m["split"] == "train" for m in manifest)
+        assert set(r["heldout_pairs"]) == heldout
+        for split, n in r["clips"].items():
+            if split != "train" and n:
+                acc = r["splits"][split]["accuracy"]
+                assert round(acc * n) == pytest.approx(acc * n)  # a fraction of whole clips
+                assert r["splits"][split]["log_loss"] > 0
+    assert "Object probes of video encoders" in (out / "report.md").read_text()
+    bad = runner.invoke(app, ["features", "probe", str(world), "--video", "minilm"])
+    assert bad.exit_code != 0 and "not video" in bad.output

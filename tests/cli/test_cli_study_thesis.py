@@ -46,6 +46,12 @@ def test_study_thesis_quick(tmp_path: Path) -> None:
     again = runner.invoke(app, [*args, "--workers", "1", "--plan", "--no-progress"])
     assert again.exit_code == 0 and "0 of 6 runs to do" in again.output  # every run cached
     assert "s0/baseline                  done" in again.output
+    curved = runner.invoke(app, [*args, "--workers", "1", "--plan", "--no-progress",
+                                 "--curve", "25,100"])  # fmt: skip
+    assert curved.exit_code == 0, curved.output
+    assert "s0/curve-vae-n25" in curved.output and "n100" not in curved.output
+    assert "1 of 7 runs to do" in curved.output
+    assert "left out: learning-curve sizes 100 (the world has 50 clips" in curved.output
 
 
 def test_study_thesis_refuses_a_folder_that_is_not_a_world(tmp_path: Path) -> None:
@@ -57,3 +63,5 @@ def test_study_thesis_refuses_a_folder_that_is_not_a_world(tmp_path: Path) -> No
     missing = runner.invoke(app, ["study", "thesis", "--data", str(tmp_path / "nope"),
                                   "--out", str(tmp_path / "r"), "--quick"])  # fmt: skip
     assert missing.exit_code != 0 and "dataset directory does not exist" in missing.output
+    bad = runner.invoke(app, [*args, "--curve", "250,lots"])
+    assert bad.exit_code != 0 and "Invalid value for --curve: '250,lots'" in bad.output

@@ -25,7 +25,10 @@ from xmodal.translate import LEAKY_LABEL, load_clip_features
 RESULT_KEYS = {
     "study", "version", "created", "dataset", "config", "seeds", "features", "target", "models",
     "references", "disentanglement", "speech", "thesis_claims", "timings", "leakage", "targets",
+    "learning_curve",
 }  # fmt: skip
+# the quick study with a learning curve of 25 clips (100 is more than the world has: left out)
+CURVE = {"curve_sizes": (25, 100), "curve_per_pair": 1}
 
 
 @pytest.fixture(scope="module")
@@ -87,8 +90,11 @@ def test_labels_and_tasks():
     group, label = model_label("vae+seq2seq/leaky")
     assert group == "d" and LEAKY_LABEL in label
     tasks = study_tasks(ThesisStudyConfig(seeds=2))
-    assert len(tasks) == 2 * (3 + 1 + 9 + 1)  # speech (flat, raw, structured), rows (a)-(d)
+    # speech (flat, raw, structured), the learning curve (3 sizes x flat, structured), (a)-(d)
+    assert len(tasks) == 2 * (3 + 6 + 1 + 9 + 1)
     assert [t["source"] for t in tasks[:3]] == ["vae", "raw", "structured"]
+    curve = [(t["seed"], t["size"], t["source"]) for t in tasks if t["kind"] == "curve"]
+    assert curve[:3] == [(0, 1000, "vae"), (0, 1000, "structured"), (0, 500, "vae")]
     from xmodal.evaluation.studies.thesis import row_config
 
     cfg = ThesisStudyConfig()
@@ -106,6 +112,45 @@ def test_labels_and_tasks():
         ThesisStudyConfig(schedules=("linear", "steep"))
     with pytest.raises(ValueError, match="main_schedule"):
         ThesisStudyConfig(schedules=("cosine",))
+
+
+def test_curve_worlds_and_the_margin_target(data):
+    """A curve world of N clips trains on the train/val clips among the first N and judges the
+    same test and held-out clips at every size; sizes over the world's are left out, by name;
+    the margin target is the smallest structured − flat gap from 500 clips on."""
+    from xmodal.evaluation.studies import thesis
+    from xmodal.evaluation.studies.thesis.config import fit_to_world
+    from xmodal.evaluation.studies.thesis.tasks import curve_features
+
+    feats = data.feats
+    first = {r["id"] for r in feats.rows[:25]}
+    small = curve_features(feats, 25)
+    assert {r["id"] for r in small.split("train")} == {
+        r["id"] for r in feats.split("train") if r["id"] in first
+    }
+    assert small.split("heldout") == feats.split("heldout")
+    assert small.split("test") == feats.split("test")
+    assert curve_features(feats, 50).rows == feats.rows
+    cfg, left = fit_to_world(ThesisStudyConfig(), 600)
+    assert cfg.curve_sizes == (250, 500) and left == [
+        "learning-curve sizes 1,000 (the world has 600 clips: generate a bigger one with "
+        "xmodal data objects --size)"
+    ]
+    with pytest.raises(ValueError, match="curve sizes"):
+        ThesisStudyConfig(curve_sizes=(10,))
+
+    def point(whisper: float) -> dict:
+        return {"whisper": {"mean": whisper, "std": 0.0}}
+
+    curve = {"sources": {
+        "vae": {"points": {"250": point(0.1), "500": point(0.2), "1000": point(0.3)}},
+        "structured": {"points": {"250": point(0.2), "500": point(0.7), "1000": point(0.5)}},
+    }}  # fmt: skip
+    results = {"models": {"baseline": {"metrics": {}}}, "learning_curve": curve,
+               "speech": {"models": {}, "ceilings": {}}}  # fmt: skip
+    margin = thesis._targets(results, ThesisStudyConfig())["curve_margin"]
+    assert margin["value"] == pytest.approx(0.2) and not margin["met"]  # at 1,000; 250 ignored
+    assert margin["per_size"] == {"500": pytest.approx(0.5), "1000": pytest.approx(0.2)}
 
 
 def test_plan_estimates_every_run_and_fits_a_budget(world, data, tmp_path):
@@ -136,6 +181,28 @@ def test_plan_estimates_every_run_and_fits_a_budget(world, data, tmp_path):
     assert fewer.seeds == 1 and left[0] == "seed 1"
     with pytest.raises(ValueError, match="even one seed of the linear schedule takes"):
         planning.fit_budget(data, config, tmp_path, cal, 1e-6, workers=1)
+    # learning-curve runs: the largest size first, judged on up to curve_per_pair clips of
+    # each held-out pair; a budget drops schedules, then the largest sizes, then seeds
+    curved = ThesisStudyConfig.quick(seeds=2, curve_sizes=(25, 50))
+    plan = planning.make_plan(data, curved, tmp_path, cal)
+    est = {p["key"]: p["estimate_s"] for p in plan}
+    assert [k for k in est if "/curve-" in k] == [
+        "s0/curve-vae-n50",
+        "s0/curve-vae-n25",
+        "s1/curve-vae-n50",
+        "s1/curve-vae-n25",
+    ]
+    fit = curved.pipeline.translator_train.max_steps * cal.step_s["speech_seq2seq"] + (
+        curved.pipeline.vae_train.max_steps * cal.step_s["speech_vae"]
+    )
+    held = len(data.feats.split("heldout", curved.curve_per_pair))
+    assert est["s0/curve-vae-n25"] == pytest.approx(fit + held * cal.judge_clip_s)
+    cpu = sum(est.values())
+    n50 = est["s0/curve-vae-n50"] + est["s1/curve-vae-n50"]
+    cap = est["s0/vae-capacity"] + est["s1/vae-capacity"]
+    both, left = planning.fit_budget(data, curved, tmp_path, cal, (cpu - n50 - cap) / 60 + 1e-3, 1)
+    assert (both.seeds, both.curve_sizes, both.schedules) == (2, (25,), ("linear",))
+    assert left == ["learning-curve sizes 50", "schedules capacity"]
     left = planning.TimeLeft({"a": 30.0, "b": 10.0}, workers=2)
     assert left.seconds() == pytest.approx(20.0)  # nothing finished: the estimates / workers
     left.finished("a")  # finished at once: the rest will go as fast
@@ -146,7 +213,7 @@ def test_plan_estimates_every_run_and_fits_a_budget(world, data, tmp_path):
 def test_quick_study_end_to_end(world, tmp_path):
     """The quick study on a 50-clip world (~40 s): every row, reference and plot is written."""
     out = tmp_path / "report"
-    results = run_study(world, out, ThesisStudyConfig.quick(), progress=False)
+    results = run_study(world, out, ThesisStudyConfig.quick(**CURVE), progress=False)
     import json
 
     on_disk = json.loads((out / "results.json").read_text())
@@ -196,16 +263,29 @@ def test_quick_study_end_to_end(world, tmp_path):
     assert "reference: train mean" in report and "## Targets" in report
     for png in ("schedules", "results", "training_curves", "disentanglement", "traversal"):
         assert (out / f"{png}.png").stat().st_size > 1000, png
+    curve = on_disk["learning_curve"]
+    assert curve["sizes"] == [25] and curve["thesis_world"] == 36_000 and curve["per_pair"] == 1
+    point = curve["sources"]["vae"]["points"]["25"]
+    assert point["clips"] == len(curve["heldout_pairs"]) == 5  # one clip of each held-out pair
+    assert 0 < point["train_clips"] < on_disk["dataset"]["splits"]["train"]
+    assert set(point) == {"train_clips", "clips", "grammar", "whisper"}
+    assert 0.0 <= point["whisper"]["mean"] <= 1.0 and point["whisper"]["values"] == [
+        point["whisper"]["mean"]
+    ]
+    assert "## Learning curve" in report and "| 25 |" in report
+    assert (out / "learning_curve.png").stat().st_size > 1000
+    assert (out / "curve" / "n25" / "s0" / "vae" / "speech_eval.json").is_file()
     # a rerun reuses every finished run and evaluation
     cached = out / "runs" / "s0" / "baseline" / "eval.json"
     before = cached.stat().st_mtime_ns
-    again = run_study(world, out, ThesisStudyConfig.quick(), progress=False)
+    again = run_study(world, out, ThesisStudyConfig.quick(**CURVE), progress=False)
     assert cached.stat().st_mtime_ns == before
     assert again["models"]["baseline"]["metrics"] == results["models"]["baseline"]["metrics"]
     # asking for one more speech split evaluates it with the fitted pipeline, refitting nothing
     speech_run = out / "runs" / "s0" / "speech-vae"
     fitted = (speech_run / "pipeline.json").stat().st_mtime_ns
-    more = run_study(world, out, ThesisStudyConfig.quick(speech_splits=("val", "test", "heldout")),
+    more = run_study(world, out,
+                     ThesisStudyConfig.quick(speech_splits=("val", "test", "heldout"), **CURVE),
                      progress=False)  # fmt: skip
     assert (speech_run / "pipeline.json").stat().st_mtime_ns == fitted
     assert list(more["speech"]["models"]["vae"]["splits"]) == ["val", "test", "heldout"]

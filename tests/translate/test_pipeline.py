@@ -155,8 +155,41 @@ def test_streams_encoder_appearance_ignores_quarter_turns():
     plain = F.get("efficientnet-lite0-spatial:image_size=64,crop=1.0,grid=2").extract(frames)
     assert np.abs(plain[0, :1280] - plain[1, :1280]).max() > 0.1  # without the turns: differ
     np.testing.assert_allclose(out[:, 1280:], plain[:, 1280:], atol=1e-5)
-    with pytest.raises(ValueError, match="rotations"):
-        F.get("efficientnet-lite0-streams:rotations=5")
+    for bad in ("rotations=2", "rotations=17", "zoom=0.05", "zoom=1.5"):
+        with pytest.raises(ValueError, match=bad.split("=")[0]):
+            F.get(f"efficientnet-lite0-streams:{bad}")
+
+
+def test_streams_encoder_eight_turns_and_object_centred_view():
+    """``rotations=8`` averages over 45° steps (still exact for quarter turns of the frame);
+    ``zoom`` looks at a square centred where the feature map's energy is, so a small object is
+    seen larger: the view centred on it differs from the whole frame's."""
+    import torch
+
+    import xmodal.features as F
+    from xmodal.features.video import _energy_centroid
+
+    enc = F.get("efficientnet-lite0-streams:image_size=64,crop=1.0,grid=2,rotations=8")
+    assert enc.id == "efficientnet-lite0-streams2-r8-64-crop1"
+    rng = np.random.default_rng(0)
+    frame = rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)
+    frame[8:20, 4:60] = 255
+    out = enc.extract(np.stack([frame, np.rot90(frame).copy()]))
+    np.testing.assert_allclose(out[0, :1280], out[1, :1280], rtol=1e-3, atol=1e-3)
+    four = F.get("efficientnet-lite0-streams:image_size=64,crop=1.0,grid=2").extract(frame[None])
+    assert np.abs(out[0, :1280] - four[0, :1280]).max() > 0.01  # the 45° views count
+
+    energy = torch.zeros(1, 4, 4)
+    energy[0, 0, 3] = 1.0  # top row, right column
+    ((x, y),) = _energy_centroid(energy).tolist()
+    assert x == pytest.approx(0.75) and y == pytest.approx(-0.75)
+
+    zoomed = F.get("efficientnet-lite0-streams:image_size=64,crop=1.0,grid=2,rotations=8,zoom=0.4")
+    assert zoomed.id == "efficientnet-lite0-streams2-r8-64-crop1-z0.4"
+    z = zoomed.extract(frame[None])
+    assert z.shape == out[:1].shape and np.isfinite(z).all()
+    np.testing.assert_allclose(z[:, 1280:], out[:1, 1280:], atol=1e-5)  # the map: whole frame
+    assert np.abs(z[0, :1280] - out[0, :1280]).max() > 0.05
 
 
 def test_streams_encoder_flow_columns():

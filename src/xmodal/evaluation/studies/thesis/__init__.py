@@ -49,6 +49,7 @@ from xmodal.evaluation.studies.thesis.config import (
     TARGETS,
     THESIS_CLAIMS,
     ThesisStudyConfig,
+    fit_to_world,
     model_label,
     row_config,
     schedule_config,
@@ -142,6 +143,7 @@ def run_study(
     data = prepare_data(feats, config.pipeline)
     if "heldout" not in data.audio:
         raise ValueError(f"{data_dir}: no held-out clips (generate a compositional world)")
+    config, _ = fit_to_world(config, len(feats.rows))
     seeds = list(range(config.first_seed, config.first_seed + config.seeds))
     grouped = run_tasks(data, config, out, workers=workers, progress=progress,
                         estimates=estimates)  # fmt: skip
@@ -229,6 +231,8 @@ def run_study(
             "total_s": round(time.perf_counter() - t0, 1),
         },  # fmt: skip
     }
+    if config.speech and config.curve_sizes:
+        results["learning_curve"] = _learning_curve(per_seed, config, data)
     results["leakage"] = _leakage(results, config)
     results["targets"] = _targets(results, config)
     write_json(out / "results.json", results)
@@ -259,11 +263,37 @@ def plan_study(
 
     out = Path(out_dir)
     data = prepare_data(load_clip_features(data_dir, config.pipeline, progress), config.pipeline)
+    config, left_out = fit_to_world(config, len(data.feats.rows))
     cal = calibrate(data, config)
-    left_out: list[str] = []
     if budget_minutes is not None:
-        config, left_out = fit_budget(data, config, out, cal, budget_minutes, workers)
+        config, budget_left = fit_budget(data, config, out, cal, budget_minutes, workers)
+        left_out += budget_left
     return config, make_plan(data, config, out, cal), left_out
+
+
+def _learning_curve(per_seed: list[dict[str, Any]], config: ThesisStudyConfig,
+                    data: ThesisData) -> dict[str, Any]:  # fmt: skip
+    """Held-out both-words (each judge) against world size, per source, mean ± std over seeds."""
+    from xmodal.evaluation.report import mean_std
+    from xmodal.evaluation.studies.thesis.config import SPEECH_SOURCES, THESIS_WORLD
+    from xmodal.translate.config import model_config
+
+    sources = {}
+    for source in config.curve_sources:
+        points = {}
+        for size in sorted(config.curve_sizes):
+            runs = [p["curve"][source][size] for p in per_seed]
+            points[str(size)] = {
+                "train_clips": runs[0]["train_clips"], "clips": runs[0]["clips"],
+                **{judge: mean_std([r["model"][judge]["both"] for r in runs])
+                   for judge in runs[0]["model"]},
+            }  # fmt: skip
+        label = model_config(SPEECH_SOURCES[source], config.pipeline).label
+        sources[source] = {"label": label, "points": points}
+    return {"sizes": sorted(config.curve_sizes), "per_pair": config.curve_per_pair,
+            "heldout_pairs": sorted({f"{r['object']}:{r['action']}"
+                                     for r in data.rows["heldout"]}),
+            "thesis_world": THESIS_WORLD, "sources": sources}  # fmt: skip
 
 
 def _metric(results: dict[str, Any], key: str, split: str, metric: str = "cosine_x100") -> float:
@@ -339,6 +369,21 @@ def _targets(results: dict[str, Any], config: ThesisStudyConfig) -> dict[str, An
         model, ceiling = both(source, "test", "whisper"), ceiling_of(source)
         if model is not None and ceiling:
             ratios[source] = (model / ceiling, model, ceiling)
+    curve = results.get("learning_curve", {}).get("sources", {})
+    if {"vae", "structured"} <= set(curve):
+        from xmodal.evaluation.studies.thesis.config import CURVE_FROM
+
+        margins = {n: curve["structured"]["points"][n]["whisper"]["mean"]
+                   - curve["vae"]["points"][n]["whisper"]["mean"]
+                   for n in curve["vae"]["points"] if int(n) >= CURVE_FROM}  # fmt: skip
+        if margins:
+            worst = min(margins, key=margins.__getitem__)
+            out["curve_margin"] = _target(
+                "curve_margin", margins[worst],
+                f"learning curve: structured − flat held-out both-words (Whisper), smallest over "
+                f"world sizes ≥ {CURVE_FROM} (at {int(worst):,} clips)",
+                per_size=margins,
+            )  # fmt: skip
     if ratios:
         best = max(ratios, key=lambda s: ratios[s][0])
         out["test_whisper_vs_ceiling"] = _target(

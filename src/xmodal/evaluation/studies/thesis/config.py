@@ -16,7 +16,10 @@ SPLITS = ("test", "heldout")
 METRICS = ("cosine_x100", "mse", "object_accuracy", "action_accuracy")
 # (comparison, bound)
 TARGETS = {"heldout_cosine_ratio": ("≤", 0.5), "phrase_accuracy": ("≥", 0.8),
-           "test_grammar": ("≥", 0.9), "test_whisper_vs_ceiling": ("≥", 0.9)}  # fmt: skip
+           "test_grammar": ("≥", 0.9), "test_whisper_vs_ceiling": ("≥", 0.9),
+           "curve_margin": ("≥", 0.3)}  # fmt: skip
+THESIS_WORLD = 36_000  # clips in the thesis' world: where the learning curve would extend
+CURVE_FROM = 500  # the curve target (structured ≥ flat + margin) holds from this size on
 # The thesis' claims (cosine distance ×100), for the report.
 THESIS_CLAIMS = {"test": {"β-VAE + Seq2Seq": 0.17, "baseline": 50.12},
                  "heldout": {"β-VAE + Seq2Seq": "≤ 8.88", "baseline": "59.59–66.28"}}  # fmt: skip
@@ -53,6 +56,13 @@ class ThesisStudyConfig:
     # splits whose clips are spoken and recognised: in-distribution and held-out, so the report
     # separates what composition costs from what perception does
     speech_splits: tuple[str, ...] = ("test", "heldout")
+    # the learning curve: each speech source in curve_sources trained on the train/val clips
+    # among the world's first N clips for each N in curve_sizes (sizes above the world's are
+    # left out), judged on the first curve_per_pair held-out clips of each pair (the same
+    # clips at every size); () turns it off
+    curve_sizes: tuple[int, ...] = (250, 500, 1000)
+    curve_sources: tuple[str, ...] = ("vae", "structured")
+    curve_per_pair: int = 8
     disentanglement_clips: int = 1500  # at most this many clips for MIG/DCI/SAP
     dci_trees: int = 30  # random-forest size of DCI
     main_schedule: str = "linear"  # the thesis' winner: the pipeline row and the traversal
@@ -73,6 +83,15 @@ class ThesisStudyConfig:
         if bad_sources:
             raise ValueError(f"unknown speech sources {bad_sources}; expected some of "
                              f"{list(SPEECH_SOURCES)}")  # fmt: skip
+        bad_curve = [s for s in self.curve_sources if s not in SPEECH_SOURCES]
+        if bad_curve:
+            raise ValueError(f"unknown curve sources {bad_curve}; expected some of "
+                             f"{list(SPEECH_SOURCES)}")  # fmt: skip
+        if any(n < 25 for n in self.curve_sizes):
+            raise ValueError(f"curve sizes must be >= 25 clips (one of each pair), got "
+                             f"{list(self.curve_sizes)}")  # fmt: skip
+        if self.curve_per_pair < 1:
+            raise ValueError(f"curve_per_pair must be >= 1, got {self.curve_per_pair}")
         bad = [s for s in self.speech_splits if s not in ("train", "val", "test", "heldout")]
         if bad:
             raise ValueError(f"unknown speech splits {bad}")
@@ -92,6 +111,7 @@ class ThesisStudyConfig:
         )  # fmt: skip
         base = {"seeds": 1, "schedules": ("linear", "capacity"), "pipeline": pipe,
                 "speech_sources": ("vae", "raw"),  # pixels have no position map
+                "curve_sizes": (), "curve_sources": ("vae",),
                 "translator_train": TrainConfig(max_steps=30, batch_size=32, eval_every=15,
                                                 log_every=5),
                 "disentanglement_clips": 200, "dci_trees": 5, "vae_steps": 30}  # fmt: skip
@@ -100,7 +120,22 @@ class ThesisStudyConfig:
     @classmethod
     def demo(cls, **overrides: Any) -> ThesisStudyConfig:
         """What ``xmodal demo`` runs: one seed, the linear schedule, every row (a)–(d)."""
-        return cls(**{"seeds": 1, "schedules": ("linear",), **overrides})
+        return cls(**{"seeds": 1, "schedules": ("linear",), "curve_sizes": (), **overrides})
+
+
+def fit_to_world(config: ThesisStudyConfig, clips: int) -> tuple[ThesisStudyConfig, list[str]]:
+    """``config`` with the learning-curve sizes a world of ``clips`` clips can give (its first
+    N clips for each size N ≤ ``clips``), and what that left out."""
+    import dataclasses
+
+    keep = tuple(n for n in config.curve_sizes if n <= clips)
+    dropped = [n for n in config.curve_sizes if n > clips]
+    if not dropped:
+        return config, []
+    return dataclasses.replace(config, curve_sizes=keep), [
+        f"learning-curve sizes {', '.join(f'{n:,}' for n in dropped)} (the world has "
+        f"{clips:,} clips: generate a bigger one with xmodal data objects --size)"
+    ]
 
 
 def schedule_config(name: str, beta_max: float) -> ScheduleConfig:

@@ -42,6 +42,8 @@ def task_key(task: dict[str, Any]) -> str:
     """A task's name in plans and progress, e.g. ``s0/speech-vae``, ``s1/vae-cosine``."""
     if task["kind"] == "speech":
         return f"s{task['seed']}/speech-{task['source']}"
+    if task["kind"] == "curve":
+        return f"s{task['seed']}/curve-{task['source']}-n{task['size']}"
     if task["kind"] == "baseline":
         return f"s{task['seed']}/baseline"
     return f"s{task['seed']}/vae-{task['tag']}"
@@ -49,8 +51,11 @@ def task_key(task: dict[str, Any]) -> str:
 
 def task_done(task: dict[str, Any], config: ThesisStudyConfig, out: Path) -> bool:
     """Whether every result of ``task`` is already cached in the study directory ``out``."""
+    from xmodal.evaluation.studies.thesis.tasks import curve_dir
     from xmodal.utils import read_json
 
+    if task["kind"] == "curve":
+        return (curve_dir(out, task) / "speech_eval.json").is_file()
     runs = Path(out) / "runs" / f"s{task['seed']}"
     if task["kind"] == "speech":
         path = runs / f"speech-{task['source']}" / "speech_eval.json"
@@ -172,7 +177,8 @@ def _disentangle_seconds(data: ThesisData, config: ThesisStudyConfig) -> float:
 def estimate_seconds(task: dict[str, Any], config: ThesisStudyConfig, cal: Calibration,
                      judged: int) -> float:  # fmt: skip
     """CPU seconds of one task: its optimiser steps at the measured rates, plus ``judged``
-    clips spoken and judged (speech tasks) or one disentanglement evaluation (honest β-VAE)."""
+    clips spoken and judged (speech and curve tasks) or one disentanglement evaluation (honest
+    β-VAE). A curve task trains as many steps as a speech task, on fewer clips."""
     from xmodal.translate.config import model_config
 
     s, pc = cal.step_s, config.pipeline
@@ -197,10 +203,12 @@ def make_plan(data: ThesisData, config: ThesisStudyConfig, out: Path,
     from xmodal.evaluation.studies.thesis.tasks import study_tasks
 
     judged = sum(len(data.feats.split(s)) for s in config.speech_splits)
+    curve_judged = len(data.feats.split("heldout", config.curve_per_pair))
     plan = []
     for task in study_tasks(config):
         done = task_done(task, config, out)
-        est = 0.0 if done else estimate_seconds(task, config, cal, judged)
+        n = curve_judged if task["kind"] == "curve" else judged
+        est = 0.0 if done else estimate_seconds(task, config, cal, n)
         plan.append({"task": task, "key": task_key(task), "done": done, "estimate_s": est})
     return plan
 
@@ -233,8 +241,8 @@ def plan_summary(plan: list[dict[str, Any]], workers: int) -> str:
 def fit_budget(data: ThesisData, config: ThesisStudyConfig, out: Path, cal: Calibration,
                minutes: float, workers: int) -> tuple[ThesisStudyConfig, list[str]]:  # fmt: skip
     """The largest study that fits ``minutes`` of wall time on ``workers``: fewer schedules
-    first (the main schedule stays; every seed keeps its mean ± std), then fewer seeds.
-    Returns the config and what it left out.
+    first (the main schedule stays; every seed keeps its mean ± std), then fewer learning-curve
+    sizes (the largest first), then fewer seeds. Returns the config and what it left out.
 
     Raises:
         ValueError: not even one seed of the main schedule fits.
@@ -247,20 +255,26 @@ def fit_budget(data: ThesisData, config: ThesisStudyConfig, out: Path, cal: Cali
     order = [config.main_schedule] + [
         s for s in ALL_SCHEDULES if s in config.schedules and s != config.main_schedule
     ]
+    sizes = sorted(config.curve_sizes)
     for seeds in range(config.seeds, 0, -1):
-        for n in range(len(order), 0, -1):
-            cfg = dataclasses.replace(config, seeds=seeds, schedules=tuple(order[:n]))
-            if wall(cfg) <= minutes * 60:
+        for k in range(len(sizes), -1, -1):
+            for n in range(len(order), 0, -1):
+                cfg = dataclasses.replace(config, seeds=seeds, schedules=tuple(order[:n]),
+                                          curve_sizes=tuple(sizes[:k]))  # fmt: skip
+                if wall(cfg) > minutes * 60:
+                    continue
                 left = []
                 if seeds < config.seeds:
                     first, last = config.first_seed + seeds, config.first_seed + config.seeds - 1
                     left.append(f"seed {first}" if first == last else f"seeds {first}–{last}")
+                if k < len(sizes):
+                    left.append("learning-curve sizes " + ", ".join(f"{m:,}" for m in sizes[k:]))
                 if n < len(order):
                     left.append("schedules " + ", ".join(order[n:]))
                 return cfg, left
+    one = dataclasses.replace(config, seeds=1, schedules=(order[0],), curve_sizes=())
     raise ValueError(f"even one seed of the {config.main_schedule} schedule takes about "
-                     f"{wall(dataclasses.replace(config, seeds=1, schedules=(order[0],))) / 60:.0f}"
-                     f" min; the budget is {minutes:g} min")  # fmt: skip
+                     f"{wall(one) / 60:.0f} min; the budget is {minutes:g} min")  # fmt: skip
 
 
 class TimeLeft:

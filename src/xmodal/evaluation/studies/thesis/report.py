@@ -132,6 +132,10 @@ def report_markdown(results: dict[str, Any]) -> str:
         if vae:
             lines += ["", "What the β-VAE pipeline's speech was heard as, per held-out pair "
                       "(seed 0):", "", pairs_table(vae["per_pair_seed0"])]  # fmt: skip
+    if results.get("learning_curve"):
+        lines += ["", "## Learning curve: held-out both-words against world size", "",
+                  curve_note(results["learning_curve"]), "", curve_table(results),
+                  "", "![learning curve](learning_curve.png)"]  # fmt: skip
     if results["leakage"]:
         lines += ["", "## Leakage audit", ""]
         for kind, splits in results["leakage"].items():
@@ -158,6 +162,36 @@ def report_markdown(results: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def curve_note(curve: dict[str, Any]) -> str:
+    """What the learning curve measured, in one paragraph."""
+    return (
+        "Each pipeline is trained on the train and val clips among the world's first N clips "
+        f"and judged on the same held-out clips at every size (the first {curve['per_pair']} of "
+        f"each held-out pair: {', '.join(curve['heldout_pairs'])}), speech judged by both "
+        f"listeners. The thesis' world had {curve['thesis_world']:,} clips; the plot's axis runs "
+        "to it, where the curve would extend."
+    )
+
+
+def curve_table(results: dict[str, Any]) -> str:
+    """Markdown: one row per world size, held-out both-words per source and judge."""
+    from xmodal.evaluation.report import fmt_mean_std, markdown_table
+
+    curve = results["learning_curve"]
+    sources = curve["sources"]
+    points = [p for src in sources.values() for p in src["points"].values()]
+    judges = [j for j in ("grammar", "whisper") if all(j in p for p in points)]
+    header = ["world clips", "train clips"] + [
+        f"{src['label'].split(' (')[0]}: {judge}" for src in sources.values() for judge in judges
+    ]
+    rows = []
+    for size in curve["sizes"]:
+        points = [src["points"][str(size)] for src in sources.values()]
+        rows.append([f"{size:,}", points[0]["train_clips"],
+                     *(fmt_mean_std(p[j]) for p in points for j in judges)])  # fmt: skip
+    return markdown_table(header, rows)
+
+
 def _claims_line() -> str:
     test, held = THESIS_CLAIMS["test"], THESIS_CLAIMS["heldout"]
     return (
@@ -179,6 +213,38 @@ def plots(results: dict[str, Any], data: ThesisData, config: ThesisStudyConfig, 
     if results["disentanglement"]:
         _plot_disentanglement(results, out / "disentanglement.png")
         _plot_traversal(data, config, out)
+    if results.get("learning_curve"):
+        plot_learning_curve(results["learning_curve"], out / "learning_curve.png")
+
+
+def plot_learning_curve(curve: dict[str, Any], path: Path) -> None:
+    """Held-out both-words (Whisper solid, grammar dashed) against world size, log axis running
+    to the thesis' world, mean ± std over seeds."""
+    from xmodal.evaluation.report import new_figure, save_figure
+
+    fig = new_figure(6.4, 4.2)
+    ax = fig.add_subplot(1, 1, 1)
+    sizes = np.array(curve["sizes"], dtype=float)
+    for i, src in enumerate(curve["sources"].values()):
+        name = src["label"].split(" (")[0]
+        for judge, style in (("whisper", "-"), ("grammar", "--")):
+            points = [src["points"][str(int(n))].get(judge) for n in sizes]
+            if any(p is None for p in points):
+                continue
+            ax.errorbar(sizes, [p["mean"] for p in points], yerr=[p["std"] for p in points],
+                        color=f"C{i}", linestyle=style, marker="o", capsize=3,
+                        label=f"{name}, {judge}")  # fmt: skip
+    ax.axvline(curve["thesis_world"], color="grey", linestyle=":", linewidth=1)
+    ax.text(curve["thesis_world"], 0.02, f"thesis world\n{curve['thesis_world']:,} clips",
+            ha="right", va="bottom", fontsize=7, color="grey")  # fmt: skip
+    ax.set_xscale("log")
+    ax.set_xlim(sizes.min() / 1.5, curve["thesis_world"] * 1.5)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("world size (clips; log scale)")
+    ax.set_ylabel("held-out both words heard")
+    ax.set_title("Learning curve (mean ± std over seeds)")
+    ax.legend(fontsize=7, loc="upper left")
+    save_figure(fig, path)
 
 
 def _plot_results(results: dict[str, Any], path: Path) -> None:

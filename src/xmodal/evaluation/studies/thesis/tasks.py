@@ -164,18 +164,21 @@ def run_task(data: ThesisData, config: ThesisStudyConfig, task: dict[str, Any], 
     """Train and evaluate one piece of one seed; results are cached beside its runs.
 
     Tasks: ``{"kind": "baseline", "seed"}``, ``{"kind": "vae", "seed", "tag", "schedule",
-    "variant"}`` (β-VAE → its Seq2Seq, cross-decoding and, if honest, disentanglement) and
-    ``{"kind": "speech", "seed", "source"}`` (a speech-out pipeline judged by both listeners).
+    "variant"}`` (β-VAE → its Seq2Seq, cross-decoding and, if honest, disentanglement),
+    ``{"kind": "speech", "seed", "source"}`` (a speech-out pipeline judged by both listeners)
+    and ``{"kind": "curve", "seed", "source", "size"}`` (that pipeline trained on the world's
+    first ``size`` clips, judged on held-out clips: a point of the learning curve).
 
     Returns:
         ``{"models": {key: {split: metrics}}, "disentanglement": {tag: scores},
-        "speech": {source: {split: scores}}}`` (the parts this task produced).
+        "speech": {source: {split: scores}}, "curve": {source: {size: scores}}}`` (the parts
+        this task produced).
     """
     from xmodal.translate.fit import generate
 
     seed = task["seed"]
     runs = out / "runs" / f"s{seed}"
-    result: dict[str, Any] = {"models": {}, "disentanglement": {}, "speech": {}}
+    result: dict[str, Any] = {"models": {}, "disentanglement": {}, "speech": {}, "curve": {}}
     steps = data.audio["train"].shape[1]
     if task["kind"] in ("baseline", "vae"):
         raw = task["kind"] == "baseline"
@@ -221,6 +224,9 @@ def run_task(data: ThesisData, config: ThesisStudyConfig, task: dict[str, Any], 
                                                          disentangle)  # fmt: skip
     elif task["kind"] == "speech":
         result["speech"][task["source"]] = _speech_task(data, config, task, runs, progress)
+    elif task["kind"] == "curve":
+        result["curve"] = {task["source"]: {task["size"]: _curve_task(data, config, task, out,
+                                                                       progress)}}  # fmt: skip
     else:
         raise ValueError(f"unknown task kind {task['kind']!r}")
     return result
@@ -248,6 +254,44 @@ def _speech_task(data: ThesisData, config: ThesisStudyConfig, task: dict[str, An
         scores.update({s: speech_scores(pipe, feats, s, ceilings=False) for s in todo})
         write_json(path, scores)
     return {s: scores[s] for s in config.speech_splits}
+
+
+def curve_dir(out: Path, task: dict[str, Any]) -> Path:
+    """Where a learning-curve task's pipeline and scores live in the study directory."""
+    return Path(out) / "curve" / f"n{task['size']}" / f"s{task['seed']}" / task["source"]
+
+
+def curve_features(feats: ClipFeatures, size: int) -> ClipFeatures:
+    """A world of ``size`` clips for the learning curve: the train and val clips among the
+    world's first ``size`` clips (manifest order), and every test and held-out clip, so each
+    size is judged on the same clips."""
+    first = {r["id"] for r in feats.rows[:size]}
+    rows = [r for r in feats.rows if r["id"] in first or r["split"] in ("test", "heldout")]
+    return dataclasses.replace(feats, rows=rows)
+
+
+def _curve_task(data: ThesisData, config: ThesisStudyConfig, task: dict[str, Any], out: Path,
+                progress: bool) -> dict[str, Any]:  # fmt: skip
+    """Fit a speech-out pipeline on a world's first clips and judge its held-out speech."""
+    from xmodal.translate.config import PIPELINE_FILE
+    from xmodal.translate.judges import speech_scores
+    from xmodal.translate.pipeline import TranslationPipeline
+
+    cfg, feats = speech_setup(data, config, task["source"])
+    run_dir = curve_dir(out, task)
+    sub = curve_features(feats, task["size"])
+
+    def judged() -> dict[str, Any]:
+        if (run_dir / PIPELINE_FILE).is_file():
+            pipe = TranslationPipeline.load(run_dir)
+        else:
+            pipe = TranslationPipeline.fit(sub.dataset_dir, run_dir, cfg, seed=task["seed"],
+                                           progress=progress, features=sub)  # fmt: skip
+        scores = speech_scores(pipe, sub, "heldout", ceilings=False, per_pair=config.curve_per_pair)
+        scores["train_clips"] = len(sub.split("train"))
+        return scores
+
+    return _cached(run_dir / "speech_eval.json", judged)
 
 
 def speech_setup(data: ThesisData, config: ThesisStudyConfig,
@@ -278,8 +322,14 @@ def study_tasks(config: ThesisStudyConfig) -> list[dict[str, Any]]:
         if config.leaky:
             tasks.append({"kind": "vae", "seed": seed, "tag": "leaky",
                           "schedule": config.main_schedule, "variant": "joint-leaky"})  # fmt: skip
-    speech = [t for t in tasks if t["kind"] == "speech"]
-    return speech + [t for t in tasks if t["kind"] != "speech"]
+        if config.speech:
+            tasks += [{"kind": "curve", "seed": seed, "source": src, "size": n}
+                      for n in sorted(config.curve_sizes, reverse=True)
+                      for src in config.curve_sources]  # fmt: skip
+    slow = ("speech", "curve")
+    return [t for k in slow for t in tasks if t["kind"] == k] + [
+        t for t in tasks if t["kind"] not in slow
+    ]
 
 
 _WORKER: dict[str, Any] = {}  # the worker process's study inputs (set by _init_worker)
@@ -314,7 +364,7 @@ def run_tasks(data: ThesisData, config: ThesisStudyConfig, out: Path, *, workers
 
     tasks = study_tasks(config)
     per_seed: dict[int, dict[str, Any]] = {
-        s: {"models": {}, "disentanglement": {}, "speech": {}}
+        s: {"models": {}, "disentanglement": {}, "speech": {}, "curve": {}}
         for s in range(config.first_seed, config.first_seed + config.seeds)
     }
     bar = tqdm(total=len(tasks), desc="thesis study", unit="run", disable=not progress)
@@ -322,7 +372,11 @@ def run_tasks(data: ThesisData, config: ThesisStudyConfig, out: Path, *, workers
 
     def merge(task: dict[str, Any], part: dict[str, Any]) -> None:
         for key, value in part.items():
-            per_seed[task["seed"]][key].update(value)
+            if key == "curve":  # {source: {size: scores}}: one size per task
+                for source, sizes in value.items():
+                    per_seed[task["seed"]]["curve"].setdefault(source, {}).update(sizes)
+            else:
+                per_seed[task["seed"]][key].update(value)
         if left is not None:
             left.finished(task_key(task))
             bar.set_postfix_str(f"about {left.seconds() / 60:.0f} min left", refresh=False)
