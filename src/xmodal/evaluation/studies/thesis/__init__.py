@@ -144,6 +144,10 @@ def run_study(
     if "heldout" not in data.audio:
         raise ValueError(f"{data_dir}: no held-out clips (generate a compositional world)")
     config, _ = fit_to_world(config, len(feats.rows))
+    if config.speech:  # each source's own features, extracted here once, not by two workers
+        curve = config.curve_sources if config.curve_sizes else ()
+        for source in dict.fromkeys((*config.speech_sources, *curve)):
+            speech_setup(data, config, source, progress=progress)
     seeds = list(range(config.first_seed, config.first_seed + config.seeds))
     grouped = run_tasks(data, config, out, workers=workers, progress=progress,
                         estimates=estimates)  # fmt: skip

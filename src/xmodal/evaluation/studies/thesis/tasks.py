@@ -294,8 +294,8 @@ def _curve_task(data: ThesisData, config: ThesisStudyConfig, task: dict[str, Any
     return _cached(run_dir / "speech_eval.json", judged)
 
 
-def speech_setup(data: ThesisData, config: ThesisStudyConfig,
-                 source: str) -> tuple[TranslationConfig, ClipFeatures]:  # fmt: skip
+def speech_setup(data: ThesisData, config: ThesisStudyConfig, source: str,
+                 progress: bool = False) -> tuple[TranslationConfig, ClipFeatures]:  # fmt: skip
     """The pipeline config of a speech-out source and the features it reads: the study's own,
     or for ``structured`` its streams encoder's (extracted into the world once)."""
     from xmodal.evaluation.studies.thesis.config import SPEECH_SOURCES
@@ -306,7 +306,7 @@ def speech_setup(data: ThesisData, config: ThesisStudyConfig,
                               variant="honest")  # fmt: skip
     if cfg.video_encoder == config.pipeline.video_encoder:
         return cfg, data.feats
-    return cfg, load_clip_features(data.feats.dataset_dir, cfg, progress=False)
+    return cfg, load_clip_features(data.feats.dataset_dir, cfg, progress=progress)
 
 
 def study_tasks(config: ThesisStudyConfig) -> list[dict[str, Any]]:
