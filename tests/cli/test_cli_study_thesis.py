@@ -52,6 +52,12 @@ def test_study_thesis_quick(tmp_path: Path) -> None:
     assert "s0/curve-vae-n25" in curved.output and "n100" not in curved.output
     assert "1 of 7 runs to do" in curved.output
     assert "left out: learning-curve sizes 100 (the world has 50 clips" in curved.output
+    more = runner.invoke(app, [*args, "--workers", "1", "--plan", "--no-progress", "--ablations",
+                               "--structured-schedules", "cosine"])  # fmt: skip
+    assert more.exit_code == 0, more.output
+    for row in ("norot", "nomotion", "noslots", "cosine"):
+        assert f"s0/speech-structured-{row}" in more.output
+    assert "4 of 10 runs to do" in more.output
 
 
 def test_study_thesis_refuses_a_folder_that_is_not_a_world(tmp_path: Path) -> None:
@@ -63,5 +69,7 @@ def test_study_thesis_refuses_a_folder_that_is_not_a_world(tmp_path: Path) -> No
     missing = runner.invoke(app, ["study", "thesis", "--data", str(tmp_path / "nope"),
                                   "--out", str(tmp_path / "r"), "--quick"])  # fmt: skip
     assert missing.exit_code != 0 and "dataset directory does not exist" in missing.output
+    steep = runner.invoke(app, [*args, "--structured-schedules", "steep"])
+    assert steep.exit_code != 0 and "unknown structured schedules ['steep']" in steep.output
     bad = runner.invoke(app, [*args, "--curve", "250,lots"])
     assert bad.exit_code != 0 and "Invalid value for --curve: '250,lots'" in bad.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -311,8 +312,26 @@ def test_the_structured_row_speaks_in_its_own_voice_beside_its_own_ceiling(world
     config = ThesisStudyConfig(seeds=1, schedules=("linear",), pipeline=pipe, leaky=False,
                                translator_train=short, vae_steps=20, speech_sources=("structured",),
                                speech_splits=("heldout",), disentanglement_clips=20,
-                               dci_trees=5)  # fmt: skip
+                               dci_trees=5, structured_ablations=("nomotion",),
+                               structured_schedules=("cosine",))  # fmt: skip
     results = run_study(world, tmp_path, config, progress=False)
+    models = results["speech"]["models"]
+    assert list(models) == ["structured", "structured-nomotion", "structured-cosine"]
+    assert models["structured-nomotion"]["label"] == "structured — no motion stream"
+    assert models["structured-cosine"]["label"] == "structured — β schedule cosine"
+    assert (
+        json.loads(
+            (tmp_path / "runs" / "s0" / "speech-structured-cosine" / "pipeline.json").read_text()
+        )["config"]["structured_schedule"]["name"]
+        == "cosine"
+    )
+    for variant in ("structured-nomotion", "structured-cosine"):  # judged beside the same voice
+        assert (models[variant]["splits"]["heldout"]["vocoder_ceiling"]
+                == models["structured"]["splits"]["heldout"]["vocoder_ceiling"])  # fmt: skip
+    assert sorted(p.name for p in (tmp_path / "ceilings").iterdir()) == [
+        "heldout.json",
+        "structured-heldout.json",
+    ]
     structured = results["speech"]["models"]["structured"]
     assert structured["label"].startswith("structured (appearance + motion groups")
     assert structured["voice"] == dataclasses.asdict(STRUCTURED_VOICE)
@@ -323,6 +342,8 @@ def test_the_structured_row_speaks_in_its_own_voice_beside_its_own_ceiling(world
     report = (tmp_path / "report.md").read_text()
     voice = f"{STRUCTURED_VOICE.engine} {STRUCTURED_VOICE.voice}, {STRUCTURED_VOICE.layout}"
     assert f"vocoder ({voice}: the structured model's voice) | heldout |" in report
+    assert report.count(f"vocoder ({voice}") == 2  # grammar and whisper, once for all three
+    assert "| structured — no motion stream | heldout |" in report
     data = prepare_data(load_clip_features(world, pipe, progress=False), pipe)
     cfg, feats = speech_setup(data, config, "structured")
     assert (

@@ -124,6 +124,18 @@ def thesis(
         help="Learning-curve world sizes, comma-separated (default 250,500,1000; 'none' turns "
         "it off). Sizes above the world's clip count are left out.",
     ),
+    ablations: bool = typer.Option(
+        False,
+        "--ablations",
+        help="Also train and judge the structured model with one part removed each: no rotation "
+        "invariance, no motion stream, no slot decoder (a speech row per ablation and seed).",
+    ),
+    structured_schedules: str | None = typer.Option(
+        None,
+        "--structured-schedules",
+        help="Also train and judge the structured model's latent groups under these β "
+        "schedules, comma-separated (e.g. cosine,capacity; pick them on val).",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """The thesis: β-VAE latents + Seq2Seq vs a raw-feature baseline, 9 β schedules.
@@ -152,6 +164,14 @@ def thesis(
         overrides: dict[str, object] = {"seeds": seeds}
         if curve is not None:
             overrides["curve_sizes"] = _sizes(curve)
+        if ablations:
+            from xmodal.evaluation.studies.thesis.config import STRUCTURED_ABLATIONS
+
+            overrides["structured_ablations"] = tuple(STRUCTURED_ABLATIONS)
+        if structured_schedules:
+            overrides["structured_schedules"] = tuple(
+                s.strip() for s in structured_schedules.split(",") if s.strip()
+            )
         config = (ThesisStudyConfig.quick if quick else ThesisStudyConfig)(**overrides)
         config, steps, left_out = plan_study(data, out, config, workers=workers,
                                              budget_minutes=budget, progress=progress)  # fmt: skip

@@ -53,6 +53,8 @@ from xmodal.evaluation.studies.thesis.config import (
     model_label,
     row_config,
     schedule_config,
+    source_config,
+    speech_rows,
 )
 from xmodal.evaluation.studies.thesis.report import (
     plots,
@@ -146,7 +148,7 @@ def run_study(
     config, _ = fit_to_world(config, len(feats.rows))
     if config.speech:  # each source's own features, extracted here once, not by two workers
         curve = config.curve_sources if config.curve_sizes else ()
-        for source in dict.fromkeys((*config.speech_sources, *curve)):
+        for source in dict.fromkeys((*speech_rows(config), *curve)):
             speech_setup(data, config, source, progress=progress)
     seeds = list(range(config.first_seed, config.first_seed + config.seeds))
     grouped = run_tasks(data, config, out, workers=workers, progress=progress,
@@ -168,10 +170,11 @@ def run_study(
                     for k in per_seed[0]["disentanglement"][tag]}
               for tag in per_seed[0]["disentanglement"]}  # fmt: skip
     speech: dict[str, Any] = {}
-    for source in config.speech_sources:
+    for source in speech_rows(config):
         if source not in per_seed[0]["speech"]:
             continue
         cfg, source_feats = speech_setup(data, config, source)
+        label = source_config(config, source)[1]
         own_voice = cfg.canonical != config.pipeline.canonical
         splits = {}
         for split in config.speech_splits:
@@ -185,10 +188,11 @@ def run_study(
                 def judge(split: str = split, cfg: Any = cfg, f: Any = source_feats) -> Any:
                     return ceiling_scores(f, split, cfg, own_audio=False)
 
-                ceiling = _cached(out / "ceilings" / f"{source}-{split}.json", judge)
+                voice = source.partition("-")[0]  # a variant speaks its base model's voice
+                ceiling = _cached(out / "ceilings" / f"{voice}-{split}.json", judge)
                 entry["vocoder_ceiling"] = ceiling["vocoder_ceiling"]
             splits[split] = entry
-        speech[source] = {"label": cfg.label, "splits": splits,
+        speech[source] = {"label": label, "splits": splits,
                           "voice": dataclasses.asdict(cfg.canonical)}  # fmt: skip
 
     ceilings: dict[str, Any] = {}

@@ -26,6 +26,12 @@ THESIS_CLAIMS = {"test": {"β-VAE + Seq2Seq": 0.17, "baseline": 50.12},
 RESULTS_VERSION = 1
 SPEECH_SOURCES = {"vae": "flat", "raw": "raw", "structured": "structured"}  # -> --model
 BOUND = "leave-one-out pair mean (bound; reads the targets)"
+# the structured model's ablation rows, each removing one part (structured_ablations)
+STRUCTURED_ABLATIONS = {
+    "norot": "no rotation invariance (rotations=1)",
+    "nomotion": "no motion stream",
+    "noslots": "no slot decoder",
+}
 
 
 def _thesis_translator_train() -> TrainConfig:
@@ -56,6 +62,11 @@ class ThesisStudyConfig:
     # splits whose clips are spoken and recognised: in-distribution and held-out, so the report
     # separates what composition costs from what perception does
     speech_splits: tuple[str, ...] = ("test", "heldout")
+    # more speech rows of the structured model: its ablations (STRUCTURED_ABLATIONS) and its
+    # groups under other β schedules (at the structured model's own β scale), each a source
+    # "structured-<name>" with its own voice ceiling
+    structured_ablations: tuple[str, ...] = ()
+    structured_schedules: tuple[str, ...] = ()
     # the learning curve: each speech source in curve_sources trained on the train/val clips
     # among the world's first N clips for each N in curve_sizes (sizes above the world's are
     # left out), judged on the first curve_per_pair held-out clips of each pair (the same
@@ -83,6 +94,14 @@ class ThesisStudyConfig:
         if bad_sources:
             raise ValueError(f"unknown speech sources {bad_sources}; expected some of "
                              f"{list(SPEECH_SOURCES)}")  # fmt: skip
+        bad_ablations = [a for a in self.structured_ablations if a not in STRUCTURED_ABLATIONS]
+        if bad_ablations:
+            raise ValueError(f"unknown structured ablations {bad_ablations}; expected some of "
+                             f"{list(STRUCTURED_ABLATIONS)}")  # fmt: skip
+        unknown_st = [s for s in self.structured_schedules if s not in SCHEDULES]
+        if unknown_st:
+            raise ValueError(f"unknown structured schedules {unknown_st}; expected some of "
+                             f"{list(SCHEDULES)}")  # fmt: skip
         bad_curve = [s for s in self.curve_sources if s not in SPEECH_SOURCES]
         if bad_curve:
             raise ValueError(f"unknown curve sources {bad_curve}; expected some of "
@@ -121,6 +140,47 @@ class ThesisStudyConfig:
     def demo(cls, **overrides: Any) -> ThesisStudyConfig:
         """What ``xmodal demo`` runs: one seed, the linear schedule, every row (a)–(d)."""
         return cls(**{"seeds": 1, "schedules": ("linear",), "curve_sizes": (), **overrides})
+
+
+def speech_rows(config: ThesisStudyConfig) -> tuple[str, ...]:
+    """Every speech source of the study: ``speech_sources``, then ``structured-<ablation>`` and
+    ``structured-<schedule>`` for the structured model's extra rows."""
+    extra = (*config.structured_ablations, *config.structured_schedules)
+    return (*config.speech_sources, *(f"structured-{name}" for name in extra))
+
+
+def source_config(config: ThesisStudyConfig, source: str) -> tuple[TranslationConfig, str]:
+    """The pipeline config of a speech source and its label in tables: ``vae``, ``raw``,
+    ``structured`` (``xmodal train translate --model``'s defaults on the study's pipeline), or
+    ``structured-<ablation>`` / ``structured-<schedule>`` (the structured model with one part
+    removed, or its groups under another β schedule)."""
+    import dataclasses
+
+    from xmodal.translate.config import model_config
+
+    base, _, variant = source.partition("-")
+    if base not in SPEECH_SOURCES:
+        raise ValueError(f"unknown speech source {source!r}")
+    cfg = dataclasses.replace(model_config(SPEECH_SOURCES[base], config.pipeline),
+                              variant="honest")  # fmt: skip
+    if not variant:
+        return cfg, cfg.label
+    if base != "structured":
+        raise ValueError(f"only the structured model has variants, got {source!r}")
+    st = cfg.structured
+    if variant == "norot":
+        cfg = dataclasses.replace(cfg, video_encoder=f"{cfg.video_encoder},rotations=1")
+    elif variant == "nomotion":
+        cfg = dataclasses.replace(cfg, structured=dataclasses.replace(st, motion=False))
+    elif variant == "noslots":
+        cfg = dataclasses.replace(cfg, structured=dataclasses.replace(st, slots=False))
+    elif variant in SCHEDULES:
+        scale = cfg.structured_schedule.params.get("beta_max", 0.1)
+        cfg = dataclasses.replace(cfg, structured_schedule=schedule_config(variant, scale))
+    else:
+        raise ValueError(f"unknown structured variant {variant!r}")
+    what = STRUCTURED_ABLATIONS.get(variant, f"β schedule {variant}")
+    return cfg, f"{cfg.label.split(' (')[0]} — {what}"
 
 
 def fit_to_world(config: ThesisStudyConfig, clips: int) -> tuple[ThesisStudyConfig, list[str]]:

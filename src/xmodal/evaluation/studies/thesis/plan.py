@@ -189,7 +189,7 @@ def estimate_seconds(task: dict[str, Any], config: ThesisStudyConfig, cal: Calib
             "thesis_seq2seq"]  # fmt: skip
         return fit + (cal.disentangle_s if task["variant"] == "honest" else 0.0)
     judge = judged * cal.judge_clip_s
-    if task["source"] == "structured":
+    if task["source"].startswith("structured"):
         return model_config("structured", pc).structured_train.max_steps * s["structured"] + judge
     fit = pc.translator_train.max_steps * s["speech_seq2seq"]
     if task["source"] == "vae":

@@ -61,15 +61,15 @@ def speech_table(results: dict[str, Any]) -> str:
     from xmodal.translate.evaluate import judges_table
 
     rows, ceilings = {}, {"ceilings": results["speech"].get("ceilings", {})}
-    for m in results["speech"]["models"].values():
+    for source, m in results["speech"]["models"].items():
         rows[m["label"]] = {s: {k: v for k, v in e.items() if k != "vocoder_ceiling"}
                             for s, e in m["splits"].items()}  # fmt: skip
         own = {s: {"clips": e["clips"], "vocoder_ceiling": e["vocoder_ceiling"]}
                for s, e in m["splits"].items() if "vocoder_ceiling" in e}  # fmt: skip
-        if own:  # a pipeline with its own voice: that voice's ceiling, named
+        if own:  # a pipeline with its own voice (variants share their model's): named once
             v = m.get("voice", {})
             ceilings[f"ceilings ({v.get('engine')} {v.get('voice')}, {v.get('layout')}: the "
-                     f"{m['label'].split(' (')[0]} model's voice)"] = own  # fmt: skip
+                     f"{source.partition('-')[0]} model's voice)"] = own  # fmt: skip
     return judges_table({**rows, **ceilings})
 
 

@@ -22,6 +22,7 @@ from xmodal.evaluation.studies.thesis.config import (
     SPLITS,
     ThesisStudyConfig,
     row_config,
+    speech_rows,
 )
 from xmodal.translate.config import TranslationConfig
 from xmodal.translate.features import ClipFeatures
@@ -296,14 +297,13 @@ def _curve_task(data: ThesisData, config: ThesisStudyConfig, task: dict[str, Any
 
 def speech_setup(data: ThesisData, config: ThesisStudyConfig, source: str,
                  progress: bool = False) -> tuple[TranslationConfig, ClipFeatures]:  # fmt: skip
-    """The pipeline config of a speech-out source and the features it reads: the study's own,
-    or for ``structured`` its streams encoder's (extracted into the world once)."""
-    from xmodal.evaluation.studies.thesis.config import SPEECH_SOURCES
-    from xmodal.translate.config import model_config
+    """The pipeline config of a speech-out source (:func:`~.config.source_config`) and the
+    features it reads: the study's own, or for the structured model its streams encoder's
+    (extracted into the world once)."""
+    from xmodal.evaluation.studies.thesis.config import source_config
     from xmodal.translate.features import load_clip_features
 
-    cfg = dataclasses.replace(model_config(SPEECH_SOURCES[source], config.pipeline),
-                              variant="honest")  # fmt: skip
+    cfg, _ = source_config(config, source)
     if cfg.video_encoder == config.pipeline.video_encoder:
         return cfg, data.feats
     return cfg, load_clip_features(data.feats.dataset_dir, cfg, progress=progress)
@@ -315,7 +315,7 @@ def study_tasks(config: ThesisStudyConfig) -> list[dict[str, Any]]:
     for seed in range(config.first_seed, config.first_seed + config.seeds):
         if config.speech:
             tasks += [{"kind": "speech", "seed": seed, "source": src}
-                      for src in config.speech_sources]  # fmt: skip
+                      for src in speech_rows(config)]  # fmt: skip
         tasks.append({"kind": "baseline", "seed": seed})
         tasks += [{"kind": "vae", "seed": seed, "tag": s, "schedule": s, "variant": "honest"}
                   for s in config.schedules]  # fmt: skip
