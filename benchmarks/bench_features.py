@@ -12,7 +12,9 @@ Measures, in one run on this machine (torch threads = every core this process ma
    throughput (1.0 = as fast as a large matmul, the practical ceiling);
 4. the network's trunk in ONNX Runtime (what the encoders run) against the same network in
    PyTorch (channels-last oneDNN), at 128 and 224 px, and the ratio;
-5. log-mel and MFCC clips/s on 2 s clips at 16 kHz, as real-time factors (seconds of audio per
+5. the structured translator's streams encoder (128 px, optical flow) with quarter turns of the
+   whole frame against eight turns of an object-centred view: clips/s and CPU s per clip;
+6. log-mel and MFCC clips/s on 2 s clips at 16 kHz, as real-time factors (seconds of audio per
    second of compute), and the log-mel inverse (Griffin-Lim, 32 iterations).
 
 Wall time and process CPU time are both reported: on a shared machine other processes inflate
@@ -135,6 +137,23 @@ def main() -> None:
         n = args.batch_size
         print(f"  {side} px: PyTorch {1000 * wall_t / n:.2f} ms/frame, ONNX Runtime "
               f"{1000 * wall_o / n:.2f} ms/frame -> {wall_t / wall_o:.2f}x")  # fmt: skip
+
+    # the structured translator's streams: 8 frames of a 2 s clip at 4 fps, 128 px, with flow
+    streams = (
+        ("quarter turns (before)", "rotations=4"),
+        ("8 turns, object-centred", "rotations=8,zoom=0.4"),
+    )
+    clip = rng.integers(0, 256, (8, 128, 128, 3), dtype=np.uint8)
+    print(f"\nstreams encoder (128 px, flow), {args.clips} clips of 8 frames:")
+    print(f"  {'appearance view':<26}{'clips/s':>10}{'CPU s/clip':>12}{'CPU ratio':>11}")
+    base_cpu = None
+    for name, params in streams:
+        senc = get(f"efficientnet-lite0-streams:image_size=128,crop=1.0,flow=true,{params}")
+        senc.extract(clip)  # warm-up (loads the trunk)
+        wall, cpu = _timed(lambda senc=senc: senc.extract_batch([clip] * args.clips), repeat=2)
+        base_cpu = base_cpu or cpu
+        print(f"  {name:<26}{args.clips / wall:>10.1f}{cpu / args.clips:>12.3f}"
+              f"{cpu / base_cpu:>10.2f}x")  # fmt: skip
 
     print(f"\naudio encoders, {args.clips} clips of 2 s at 16 kHz:")
     t = np.arange(32000) / 16000
