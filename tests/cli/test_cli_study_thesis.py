@@ -58,6 +58,11 @@ def test_study_thesis_quick(tmp_path: Path) -> None:
     for row in ("norot", "nomotion", "noslots", "cosine"):
         assert f"s0/speech-structured-{row}" in more.output
     assert "4 of 10 runs to do" in more.output
+    twin = runner.invoke(app, [*args, "--workers", "1", "--plan", "--no-progress",
+                               "--second-holdout", "knife:up,pen:left"])  # fmt: skip
+    assert twin.exit_code == 0, twin.output
+    assert "s0/speech-vae@holdout2" in twin.output and "s0/speech-raw@holdout2" in twin.output
+    assert "2 of 8 runs to do" in twin.output and not (out / "world-holdout2").exists()
 
 
 def test_study_thesis_refuses_a_folder_that_is_not_a_world(tmp_path: Path) -> None:
@@ -69,6 +74,8 @@ def test_study_thesis_refuses_a_folder_that_is_not_a_world(tmp_path: Path) -> No
     missing = runner.invoke(app, ["study", "thesis", "--data", str(tmp_path / "nope"),
                                   "--out", str(tmp_path / "r"), "--quick"])  # fmt: skip
     assert missing.exit_code != 0 and "dataset directory does not exist" in missing.output
+    pair = runner.invoke(app, [*args, "--second-holdout", "knife:fly"])
+    assert pair.exit_code != 0 and "fly" in pair.output
     steep = runner.invoke(app, [*args, "--structured-schedules", "steep"])
     assert steep.exit_code != 0 and "unknown structured schedules ['steep']" in steep.output
     bad = runner.invoke(app, [*args, "--curve", "250,lots"])

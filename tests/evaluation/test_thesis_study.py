@@ -29,7 +29,12 @@ RESULT_KEYS = {
     "learning_curve",
 }  # fmt: skip
 # the quick study with a learning curve of 25 clips (100 is more than the world has: left out)
-CURVE = {"curve_sizes": (25, 100), "curve_per_pair": 1}
+# and every speech row on a second held-out set
+CURVE = {
+    "curve_sizes": (25, 100),
+    "curve_per_pair": 1,
+    "second_holdout": "knife:up,pen:left,phone:down,spoon:right,fork:rotate",
+}
 
 
 @pytest.fixture(scope="module")
@@ -276,6 +281,19 @@ def test_quick_study_end_to_end(world, tmp_path):
     assert "## Learning curve" in report and "| 25 |" in report
     assert (out / "learning_curve.png").stat().st_size > 1000
     assert (out / "curve" / "n25" / "s0" / "vae" / "speech_eval.json").is_file()
+    second = on_disk["speech"]["holdout2"]
+    assert second["heldout_pairs"] == ["fork:rotate", "knife:up", "pen:left", "phone:down",
+                                       "spoon:right"]  # fmt: skip
+    assert set(second["models"]) == {"vae", "raw"} and set(second["ceilings"]) == {
+        "test",
+        "heldout",
+    }
+    h2 = second["models"]["vae"]["splits"]["heldout"]
+    assert set(h2["per_pair_seed0"]["grammar"]) == set(second["heldout_pairs"])
+    assert h2["clips"] == second["ceilings"]["heldout"]["clips"] > 0
+    assert "### The second held-out set" in report
+    assert (out / "world-holdout2" / "manifest.jsonl").is_file()
+    assert (out / "runs" / "s0" / "speech-raw-holdout2" / "speech_eval.json").is_file()
     # a rerun reuses every finished run and evaluation
     cached = out / "runs" / "s0" / "baseline" / "eval.json"
     before = cached.stat().st_mtime_ns

@@ -136,6 +136,13 @@ def thesis(
         help="Also train and judge the structured model's latent groups under these β "
         "schedules, comma-separated (e.g. cosine,capacity; pick them on val).",
     ),
+    second_holdout: str | None = typer.Option(
+        None,
+        "--second-holdout",
+        help="A second held-out set, e.g. knife:up,pen:left,phone:down,spoon:right,fork:rotate "
+        "(shares no pair with the default): the world's twin holding out these pairs is "
+        "generated into OUT/world-holdout2 and every speech row is trained and judged on it.",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
     """The thesis: β-VAE latents + Seq2Seq vs a raw-feature baseline, 9 β schedules.
@@ -164,6 +171,8 @@ def thesis(
         overrides: dict[str, object] = {"seeds": seeds}
         if curve is not None:
             overrides["curve_sizes"] = _sizes(curve)
+        if second_holdout:
+            overrides["second_holdout"] = second_holdout
         if ablations:
             from xmodal.evaluation.studies.thesis.config import STRUCTURED_ABLATIONS
 

@@ -71,6 +71,7 @@ from xmodal.evaluation.studies.thesis.tasks import (
     run_task,
     run_tasks,
     score,
+    second_world,
     speech_setup,
     study_tasks,
 )
@@ -146,10 +147,15 @@ def run_study(
     if "heldout" not in data.audio:
         raise ValueError(f"{data_dir}: no held-out clips (generate a compositional world)")
     config, _ = fit_to_world(config, len(feats.rows))
+    world2 = None
+    if config.speech and config.second_holdout:
+        world2 = second_world(data_dir, out, config.second_holdout, progress=progress)
     if config.speech:  # each source's own features, extracted here once, not by two workers
         curve = config.curve_sources if config.curve_sizes else ()
         for source in dict.fromkeys((*speech_rows(config), *curve)):
-            speech_setup(data, config, source, progress=progress)
+            cfg, _ = speech_setup(data, config, source, progress=progress)
+            if world2 is not None and source in speech_rows(config):
+                load_clip_features(world2, cfg, progress)
     seeds = list(range(config.first_seed, config.first_seed + config.seeds))
     grouped = run_tasks(data, config, out, workers=workers, progress=progress,
                         estimates=estimates)  # fmt: skip
@@ -241,6 +247,8 @@ def run_study(
     }
     if config.speech and config.curve_sizes:
         results["learning_curve"] = _learning_curve(per_seed, config, data)
+    if world2 is not None:
+        results["speech"]["holdout2"] = _second_holdout(per_seed, config, out, world2)
     results["leakage"] = _leakage(results, config)
     results["targets"] = _targets(results, config)
     write_json(out / "results.json", results)
@@ -277,6 +285,45 @@ def plan_study(
         config, budget_left = fit_budget(data, config, out, cal, budget_minutes, workers)
         left_out += budget_left
     return config, make_plan(data, config, out, cal), left_out
+
+
+def _second_holdout(per_seed: list[dict[str, Any]], config: ThesisStudyConfig, out: Path,
+                    world: Path) -> dict[str, Any]:  # fmt: skip
+    """The speech rows on the second held-out set's world, beside its vocoder ceilings (the
+    default voice's for every row, and the structured voice's for the structured rows)."""
+    from xmodal.data.objects import summarize
+    from xmodal.translate.features import load_clip_features
+
+    models, ceilings = {}, {}
+    for source in speech_rows(config):
+        if source not in per_seed[0]["speech2"]:
+            continue
+        cfg, label = source_config(config, source)
+        feats = load_clip_features(world, cfg, progress=False)
+        own_voice = cfg.canonical != config.pipeline.canonical
+        splits = {}
+        for split in config.speech_splits:
+            runs = [p["speech2"][source][split] for p in per_seed]
+            if not runs[0].get("clips"):
+                continue
+            entry = aggregate(runs)
+            entry["per_pair_seed0"] = entry.pop("per_pair_first")
+
+            def judge(split: str = split, cfg: Any = cfg, f: Any = feats) -> Any:
+                return ceiling_scores(f, split, cfg, own_audio=False)
+
+            voice = source.partition("-")[0] if own_voice else "default"
+            ceiling = _cached(out / "ceilings" / f"holdout2-{voice}-{split}.json", judge)
+            if own_voice:
+                entry["vocoder_ceiling"] = ceiling["vocoder_ceiling"]
+            else:
+                ceilings[split] = {"clips": ceiling["clips"],
+                                   "vocoder_ceiling": ceiling["vocoder_ceiling"]}  # fmt: skip
+            splits[split] = entry
+        models[source] = {"label": label, "splits": splits,
+                          "voice": dataclasses.asdict(cfg.canonical)}  # fmt: skip
+    return {"world": str(world), "heldout_pairs": summarize(world)["heldout_pairs"],
+            "models": models, "ceilings": ceilings}  # fmt: skip
 
 
 def _learning_curve(per_seed: list[dict[str, Any]], config: ThesisStudyConfig,

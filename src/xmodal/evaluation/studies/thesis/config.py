@@ -26,6 +26,8 @@ THESIS_CLAIMS = {"test": {"β-VAE + Seq2Seq": 0.17, "baseline": 50.12},
 RESULTS_VERSION = 1
 SPEECH_SOURCES = {"vae": "flat", "raw": "raw", "structured": "structured"}  # -> --model
 BOUND = "leave-one-out pair mean (bound; reads the targets)"
+# five pairs that share none with the default held-out set (docs/studies.md's clean set)
+SECOND_HOLDOUT = "knife:up,pen:left,phone:down,spoon:right,fork:rotate"
 # the structured model's ablation rows, each removing one part (structured_ablations)
 STRUCTURED_ABLATIONS = {
     "norot": "no rotation invariance (rotations=1)",
@@ -67,6 +69,10 @@ class ThesisStudyConfig:
     # "structured-<name>" with its own voice ceiling
     structured_ablations: tuple[str, ...] = ()
     structured_schedules: tuple[str, ...] = ()
+    # a second held-out set ("obj:act,..."): a world like the study's (same size, seed and
+    # rendering) holding out these pairs is generated into OUT/world-holdout2, and every speech
+    # row is trained and judged on it too; "" leaves it out
+    second_holdout: str = ""
     # the learning curve: each speech source in curve_sources trained on the train/val clips
     # among the world's first N clips for each N in curve_sizes (sizes above the world's are
     # left out), judged on the first curve_per_pair held-out clips of each pair (the same
@@ -102,6 +108,10 @@ class ThesisStudyConfig:
         if unknown_st:
             raise ValueError(f"unknown structured schedules {unknown_st}; expected some of "
                              f"{list(SCHEDULES)}")  # fmt: skip
+        if self.second_holdout:
+            from xmodal.data.splits import parse_holdout
+
+            parse_holdout(self.second_holdout)  # names the bad pair
         bad_curve = [s for s in self.curve_sources if s not in SPEECH_SOURCES]
         if bad_curve:
             raise ValueError(f"unknown curve sources {bad_curve}; expected some of "

@@ -41,7 +41,8 @@ class Calibration:
 def task_key(task: dict[str, Any]) -> str:
     """A task's name in plans and progress, e.g. ``s0/speech-vae``, ``s1/vae-cosine``."""
     if task["kind"] == "speech":
-        return f"s{task['seed']}/speech-{task['source']}"
+        world = "@holdout2" if task.get("world") else ""
+        return f"s{task['seed']}/speech-{task['source']}{world}"
     if task["kind"] == "curve":
         return f"s{task['seed']}/curve-{task['source']}-n{task['size']}"
     if task["kind"] == "baseline":
@@ -58,7 +59,8 @@ def task_done(task: dict[str, Any], config: ThesisStudyConfig, out: Path) -> boo
         return (curve_dir(out, task) / "speech_eval.json").is_file()
     runs = Path(out) / "runs" / f"s{task['seed']}"
     if task["kind"] == "speech":
-        path = runs / f"speech-{task['source']}" / "speech_eval.json"
+        world = "-holdout2" if task.get("world") else ""
+        path = runs / f"speech-{task['source']}{world}" / "speech_eval.json"
         return path.is_file() and all(s in read_json(path) for s in config.speech_splits)
     if task["kind"] == "baseline":
         return (runs / "baseline" / "eval.json").is_file()

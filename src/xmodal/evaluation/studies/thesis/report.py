@@ -132,6 +132,18 @@ def report_markdown(results: dict[str, Any]) -> str:
         if vae:
             lines += ["", "What the β-VAE pipeline's speech was heard as, per held-out pair "
                       "(seed 0):", "", pairs_table(vae["per_pair_seed0"])]  # fmt: skip
+    second = results["speech"].get("holdout2")
+    if second:
+        lines += ["", "### The second held-out set", "",
+                  f"World `{second['world']}`: the study world's twin (same size, seed and "
+                  f"rendering) holding out {', '.join(second['heldout_pairs'])} instead; every "
+                  "speech row trained on its train split and judged on it.", "",
+                  speech_table({"speech": second})]  # fmt: skip
+        st = second["models"].get("structured", {}).get("splits", {}).get("heldout")
+        if st:
+            lines += ["", "What the structured pipeline's speech was heard as, per held-out "
+                      "pair of the second set (seed 0):", "",
+                      pairs_table(st["per_pair_seed0"])]  # fmt: skip
     if results.get("learning_curve"):
         lines += ["", "## Learning curve: held-out both-words against world size", "",
                   curve_note(results["learning_curve"]), "", curve_table(results),

@@ -179,7 +179,8 @@ def run_task(data: ThesisData, config: ThesisStudyConfig, task: dict[str, Any], 
 
     seed = task["seed"]
     runs = out / "runs" / f"s{seed}"
-    result: dict[str, Any] = {"models": {}, "disentanglement": {}, "speech": {}, "curve": {}}
+    result: dict[str, Any] = {"models": {}, "disentanglement": {}, "speech": {}, "curve": {},
+                              "speech2": {}}  # fmt: skip
     steps = data.audio["train"].shape[1]
     if task["kind"] in ("baseline", "vae"):
         raw = task["kind"] == "baseline"
@@ -223,6 +224,8 @@ def run_task(data: ThesisData, config: ThesisStudyConfig, task: dict[str, Any], 
 
                 result["disentanglement"][tag] = _cached(run / "disentanglement.json",
                                                          disentangle)  # fmt: skip
+    elif task["kind"] == "speech" and task.get("world"):
+        result["speech2"][task["source"]] = _second_world_task(config, task, out, progress)
     elif task["kind"] == "speech":
         result["speech"][task["source"]] = _speech_task(data, config, task, runs, progress)
     elif task["kind"] == "curve":
@@ -236,25 +239,66 @@ def run_task(data: ThesisData, config: ThesisStudyConfig, task: dict[str, Any], 
 def _speech_task(data: ThesisData, config: ThesisStudyConfig, task: dict[str, Any], runs: Path,
                  progress: bool) -> dict[str, Any]:  # fmt: skip
     """Fit (or reload) a speech-out pipeline and judge its speech on the speech splits."""
+    cfg, feats = speech_setup(data, config, task["source"])
+    return _judged(cfg, feats, runs / f"speech-{task['source']}", config.speech_splits,
+                   task["seed"], progress)  # fmt: skip
+
+
+def _judged(cfg: TranslationConfig, feats: ClipFeatures, run_dir: Path, splits: tuple[str, ...],
+            seed: int, progress: bool) -> dict[str, Any]:  # fmt: skip
+    """The speech scores of ``run_dir``'s pipeline on ``splits``: fitted (or reloaded) and
+    judged, cached per split in ``speech_eval.json`` (a rerun adds only the new splits)."""
     from xmodal.translate.config import PIPELINE_FILE
     from xmodal.translate.judges import speech_scores
     from xmodal.translate.pipeline import TranslationPipeline
     from xmodal.utils import read_json, write_json
 
-    cfg, feats = speech_setup(data, config, task["source"])
-    run_dir = runs / f"speech-{task['source']}"
     path = run_dir / "speech_eval.json"
-    scores = read_json(path) if path.is_file() else {}  # per split; a rerun adds splits
-    todo = [s for s in config.speech_splits if s not in scores]
+    scores = read_json(path) if path.is_file() else {}
+    todo = [s for s in splits if s not in scores]
     if todo:
         if (run_dir / PIPELINE_FILE).is_file():  # fitted before: only the new splits
             pipe = TranslationPipeline.load(run_dir)
         else:
-            pipe = TranslationPipeline.fit(feats.dataset_dir, run_dir, cfg, seed=task["seed"],
+            pipe = TranslationPipeline.fit(feats.dataset_dir, run_dir, cfg, seed=seed,
                                            progress=progress, features=feats)  # fmt: skip
         scores.update({s: speech_scores(pipe, feats, s, ceilings=False) for s in todo})
         write_json(path, scores)
-    return {s: scores[s] for s in config.speech_splits}
+    return {s: scores[s] for s in splits}
+
+
+SECOND_WORLD = "world-holdout2"  # the second held-out set's world, in the study directory
+
+
+def second_world(data_dir: str | Path, out: Path, pairs: str, progress: bool = False) -> Path:
+    """Generate (or finish) the study world's twin holding out ``pairs`` instead: the same
+    size, seed, split fractions and rendering, so only the held-out pairs differ."""
+    from xmodal.data.manifest import read_dataset_info
+    from xmodal.data.objects import WorldConfig, generate
+    from xmodal.data.splits import parse_holdout
+
+    info = read_dataset_info(data_dir)
+    keys = ("size", "seed", "frames", "fps", "resolution", "sample_rate")
+    missing = [k for k in keys if k not in info]
+    if info.get("kind") != "objects" or missing:
+        lacks = missing or ["kind"]
+        raise ValueError(f"{data_dir}: a second held-out set needs an object world "
+                         f"(xmodal data objects); dataset.json lacks {lacks}")  # fmt: skip
+    world = WorldConfig(**{k: info[k] for k in keys}, holdout=parse_holdout(pairs),
+                        fractions=tuple(info.get("fractions", (0.8, 0.1, 0.1))))  # fmt: skip
+    return generate(Path(out) / SECOND_WORLD, world, progress=progress)
+
+
+def _second_world_task(config: ThesisStudyConfig, task: dict[str, Any], out: Path,
+                       progress: bool) -> dict[str, Any]:  # fmt: skip
+    """Fit a speech-out pipeline on the second world and judge it on the speech splits."""
+    from xmodal.evaluation.studies.thesis.config import source_config
+    from xmodal.translate.features import load_clip_features
+
+    cfg, _ = source_config(config, task["source"])
+    feats = load_clip_features(Path(out) / SECOND_WORLD, cfg, progress=False)
+    run_dir = Path(out) / "runs" / f"s{task['seed']}" / f"speech-{task['source']}-holdout2"
+    return _judged(cfg, feats, run_dir, config.speech_splits, task["seed"], progress)
 
 
 def curve_dir(out: Path, task: dict[str, Any]) -> Path:
@@ -322,6 +366,9 @@ def study_tasks(config: ThesisStudyConfig) -> list[dict[str, Any]]:
         if config.leaky:
             tasks.append({"kind": "vae", "seed": seed, "tag": "leaky",
                           "schedule": config.main_schedule, "variant": "joint-leaky"})  # fmt: skip
+        if config.speech and config.second_holdout:
+            tasks += [{"kind": "speech", "seed": seed, "source": src, "world": SECOND_WORLD}
+                      for src in speech_rows(config)]  # fmt: skip
         if config.speech:
             tasks += [{"kind": "curve", "seed": seed, "source": src, "size": n}
                       for n in sorted(config.curve_sizes, reverse=True)
@@ -364,7 +411,7 @@ def run_tasks(data: ThesisData, config: ThesisStudyConfig, out: Path, *, workers
 
     tasks = study_tasks(config)
     per_seed: dict[int, dict[str, Any]] = {
-        s: {"models": {}, "disentanglement": {}, "speech": {}, "curve": {}}
+        s: {"models": {}, "disentanglement": {}, "speech": {}, "curve": {}, "speech2": {}}
         for s in range(config.first_seed, config.first_seed + config.seeds)
     }
     bar = tqdm(total=len(tasks), desc="thesis study", unit="run", disable=not progress)
