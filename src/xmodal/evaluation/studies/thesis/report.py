@@ -255,7 +255,7 @@ def plot_learning_curve(curve: dict[str, Any], path: Path) -> None:
     ax.set_xlabel("world size (clips; log scale)")
     ax.set_ylabel("held-out both words heard")
     ax.set_title("Learning curve (mean ± std over seeds)")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="center right")
     save_figure(fig, path)
 
 
