@@ -175,31 +175,8 @@ def run_study(
     disent = {tag: {k: mean_std([p["disentanglement"][tag][k] for p in per_seed])
                     for k in per_seed[0]["disentanglement"][tag]}
               for tag in per_seed[0]["disentanglement"]}  # fmt: skip
-    speech: dict[str, Any] = {}
-    for source in speech_rows(config):
-        if source not in per_seed[0]["speech"]:
-            continue
-        cfg, source_feats = speech_setup(data, config, source)
-        label = source_config(config, source)[1]
-        own_voice = cfg.canonical != config.pipeline.canonical
-        splits = {}
-        for split in config.speech_splits:
-            runs = [p["speech"][source][split] for p in per_seed]
-            if not runs[0].get("clips"):
-                continue
-            entry = aggregate(runs)
-            entry["per_pair_seed0"] = entry.pop("per_pair_first")
-            if own_voice:  # its own voice's ceiling, judged once per split and cached
-
-                def judge(split: str = split, cfg: Any = cfg, f: Any = source_feats) -> Any:
-                    return ceiling_scores(f, split, cfg, own_audio=False)
-
-                voice = source.partition("-")[0]  # a variant speaks its base model's voice
-                ceiling = _cached(out / "ceilings" / f"{voice}-{split}.json", judge)
-                entry["vocoder_ceiling"] = ceiling["vocoder_ceiling"]
-            splits[split] = entry
-        speech[source] = {"label": label, "splits": splits,
-                          "voice": dataclasses.asdict(cfg.canonical)}  # fmt: skip
+    speech = _speech_models(per_seed, "speech", config, out,
+                            lambda source: speech_setup(data, config, source)[1])  # fmt: skip
 
     ceilings: dict[str, Any] = {}
     if speech:  # the same for every pipeline and seed: judged once per split, cached
@@ -287,41 +264,63 @@ def plan_study(
     return config, make_plan(data, config, out, cal), left_out
 
 
-def _second_holdout(per_seed: list[dict[str, Any]], config: ThesisStudyConfig, out: Path,
-                    world: Path) -> dict[str, Any]:  # fmt: skip
-    """The speech rows on the second held-out set's world, beside its vocoder ceilings (the
-    default voice's for every row, and the structured voice's for the structured rows)."""
-    from xmodal.data.objects import summarize
-    from xmodal.translate.features import load_clip_features
-
-    models, ceilings = {}, {}
+def _speech_models(per_seed: list[dict[str, Any]], key: str, config: ThesisStudyConfig,
+                   out: Path, features: Any, prefix: str = "") -> dict[str, Any]:  # fmt: skip
+    """The speech rows of one world (``per_seed[i][key]``): per source its label, voice and
+    splits (mean ± std over seeds, seed 0's pairs), and for a source with its own voice that
+    voice's vocoder ceiling, judged once per split and cached as
+    ``OUT/ceilings/<prefix><model>-<split>.json`` (a variant speaks its model's voice).
+    ``features(source)`` gives the world's features that source reads."""
+    speech: dict[str, Any] = {}
     for source in speech_rows(config):
-        if source not in per_seed[0]["speech2"]:
+        if source not in per_seed[0][key]:
             continue
         cfg, label = source_config(config, source)
-        feats = load_clip_features(world, cfg, progress=False)
         own_voice = cfg.canonical != config.pipeline.canonical
+        feats = features(source) if own_voice else None
         splits = {}
         for split in config.speech_splits:
-            runs = [p["speech2"][source][split] for p in per_seed]
+            runs = [p[key][source][split] for p in per_seed]
             if not runs[0].get("clips"):
                 continue
             entry = aggregate(runs)
             entry["per_pair_seed0"] = entry.pop("per_pair_first")
-
-            def judge(split: str = split, cfg: Any = cfg, f: Any = feats) -> Any:
-                return ceiling_scores(f, split, cfg, own_audio=False)
-
-            voice = source.partition("-")[0] if own_voice else "default"
-            ceiling = _cached(out / "ceilings" / f"holdout2-{voice}-{split}.json", judge)
             if own_voice:
-                entry["vocoder_ceiling"] = ceiling["vocoder_ceiling"]
-            else:
+
+                def judge(split: str = split, cfg: Any = cfg, f: Any = feats) -> Any:
+                    return ceiling_scores(f, split, cfg, own_audio=False)
+
+                path = out / "ceilings" / f"{prefix}{source.partition('-')[0]}-{split}.json"
+                entry["vocoder_ceiling"] = _cached(path, judge)["vocoder_ceiling"]
+            splits[split] = entry
+        speech[source] = {"label": label, "splits": splits,
+                          "voice": dataclasses.asdict(cfg.canonical)}  # fmt: skip
+    return speech
+
+
+def _second_holdout(per_seed: list[dict[str, Any]], config: ThesisStudyConfig, out: Path,
+                    world: Path) -> dict[str, Any]:  # fmt: skip
+    """The speech rows on the second held-out set's world, beside its vocoder ceilings (the
+    default voice's, and each own voice's on its rows)."""
+    from xmodal.data.objects import summarize
+    from xmodal.translate.features import load_clip_features
+
+    def features(source: str) -> Any:
+        return load_clip_features(world, source_config(config, source)[0], progress=False)
+
+    models = _speech_models(per_seed, "speech2", config, out, features, prefix="holdout2-")
+    ceilings = {}
+    if any(m["voice"] == dataclasses.asdict(config.pipeline.canonical) for m in models.values()):
+        feats = load_clip_features(world, config.pipeline, progress=False)
+        for split in config.speech_splits:
+            if feats.split(split):
+
+                def judge(split: str = split) -> Any:
+                    return ceiling_scores(feats, split, config.pipeline, own_audio=False)
+
+                ceiling = _cached(out / "ceilings" / f"holdout2-default-{split}.json", judge)
                 ceilings[split] = {"clips": ceiling["clips"],
                                    "vocoder_ceiling": ceiling["vocoder_ceiling"]}  # fmt: skip
-            splits[split] = entry
-        models[source] = {"label": label, "splits": splits,
-                          "voice": dataclasses.asdict(cfg.canonical)}  # fmt: skip
     return {"world": str(world), "heldout_pairs": summarize(world)["heldout_pairs"],
             "models": models, "ceilings": ceilings}  # fmt: skip
 
