@@ -96,11 +96,22 @@ def test_labels_and_tasks():
     group, label = model_label("vae+seq2seq/leaky")
     assert group == "d" and LEAKY_LABEL in label
     tasks = study_tasks(ThesisStudyConfig(seeds=2))
-    # speech (flat, raw, structured), the learning curve (3 sizes x flat, structured), (a)-(d)
-    assert len(tasks) == 2 * (3 + 6 + 1 + 9 + 1)
-    assert [t["source"] for t in tasks[:3]] == ["vae", "raw", "structured"]
+    # (a)-(d); speech (flat, raw, structured and its 3 ablations); the same 3 on the second
+    # held-out set; the learning curve (3 sizes x flat, structured)
+    assert len(tasks) == 2 * (1 + 9 + 1 + 6 + 3 + 6)
+    assert [t["kind"] for t in tasks[:22]] == ["baseline"] + ["vae"] * 10 + ["baseline"] + [
+        "vae"
+    ] * 10  # quick, and row (b) picks the structured model's schedules
+    speech = [(t["seed"], t["source"], t.get("world")) for t in tasks if t["kind"] == "speech"]
+    assert speech[:9] == [
+        (0, "vae", None), (0, "raw", None), (0, "structured", None),
+        (0, "structured-norot", None), (0, "structured-nomotion", None),
+        (0, "structured-noslots", None), (0, "vae", "world-holdout2"),
+        (0, "raw", "world-holdout2"), (0, "structured", "world-holdout2"),
+    ]  # fmt: skip
     curve = [(t["seed"], t["size"], t["source"]) for t in tasks if t["kind"] == "curve"]
     assert curve[:3] == [(0, 1000, "vae"), (0, 1000, "structured"), (0, 500, "vae")]
+    assert tasks[-1]["kind"] == "curve"
     from xmodal.evaluation.studies.thesis import row_config
 
     cfg = ThesisStudyConfig()
@@ -113,11 +124,45 @@ def test_labels_and_tasks():
     )
     assert row.schedule.name == "cosine" and row.vae_train.max_steps == cfg.vae_steps
     assert row.translator == cfg.translator
-    assert tasks[0]["kind"] == "speech"  # the slowest first
     with pytest.raises(ValueError, match="unknown schedules"):
         ThesisStudyConfig(schedules=("linear", "steep"))
     with pytest.raises(ValueError, match="main_schedule"):
         ThesisStudyConfig(schedules=("cosine",))
+
+
+def test_the_structured_model_takes_the_best_schedules_by_val(tmp_path):
+    """Row (b)'s val cosine distance (mean over seeds) picks the structured model's extra
+    schedules once every seed of every schedule has one; its own schedule (linear) is its
+    default row; until then a plan counts placeholders."""
+    from xmodal.evaluation.studies.thesis.config import pick_schedules, picked_rows
+    from xmodal.evaluation.studies.thesis.plan import task_done, task_key
+    from xmodal.evaluation.studies.thesis.tasks import pick_tasks, study_picks, val_scores
+    from xmodal.utils import write_json
+
+    vals = {"linear": [5.0, 7.0], "cosine": [6.5, 5.0], "capacity": [9.0, 1.0], "sigmoid": [8, 9]}
+    # means: linear 6.0, cosine 5.75, capacity 5.0 (ties: the earlier schedule), sigmoid 8.5
+    assert pick_schedules(vals, 3) == ["capacity", "cosine", "linear"]
+    assert pick_schedules({"cosine": [1.0], "linear": [1.0]}, 1) == ["linear"]
+    config = ThesisStudyConfig(seeds=2, schedules=tuple(vals), structured_schedules=("cosine",))
+    assert picked_rows(config, ["capacity", "cosine", "linear"]) == ("structured-capacity",)
+    assert picked_rows(ThesisStudyConfig(speech_sources=("vae",)), ["capacity"]) == ()
+    waiting = pick_tasks(config, None)
+    assert [task_key(t) for t in waiting] == [f"s{s}/speech-structured-best{i}"
+                                              for s in (0, 1) for i in (1, 2, 3)]  # fmt: skip
+    assert not task_done(waiting[0], config, tmp_path)
+    assert study_picks(config, tmp_path) is None and val_scores(config, tmp_path) is None
+    for schedule, values in vals.items():
+        for seed, value in enumerate(values):
+            write_json(tmp_path / "runs" / f"s{seed}" / schedule / "val.json",
+                       {"cosine_x100": value})  # fmt: skip
+    assert val_scores(config, tmp_path) == vals
+    assert study_picks(config, tmp_path) == ["capacity", "cosine", "linear"]
+    picked = pick_tasks(config, study_picks(config, tmp_path))
+    assert [task_key(t) for t in picked] == ["s0/speech-structured-capacity",
+                                             "s1/speech-structured-capacity"]  # fmt: skip
+    assert pick_tasks(ThesisStudyConfig(structured_best=0), None) == []
+    with pytest.raises(ValueError, match="structured_best"):
+        ThesisStudyConfig(structured_best=-1)
 
 
 def test_curve_worlds_and_the_margin_target(data):
@@ -209,6 +254,15 @@ def test_plan_estimates_every_run_and_fits_a_budget(world, data, tmp_path):
     both, left = planning.fit_budget(data, curved, tmp_path, cal, (cpu - n50 - cap) / 60 + 1e-3, 1)
     assert (both.seeds, both.curve_sizes, both.schedules) == (2, (25,), ("linear",))
     assert left == ["learning-curve sizes 50", "schedules capacity"]
+    # the second held-out set goes after the schedules and before the curve sizes and seeds
+    second = ThesisStudyConfig.quick(seeds=2, second_holdout=CURVE["second_holdout"])
+    est = {p["key"]: p["estimate_s"] for p in planning.make_plan(data, second, tmp_path, cal)}
+    h2 = sum(v for k, v in est.items() if k.endswith("@holdout2"))
+    assert h2 > 0 and "s1/speech-raw@holdout2" in est
+    budget = (sum(est.values()) - h2 - cap) / 60 + 1e-3
+    fewer, left = planning.fit_budget(data, second, tmp_path, cal, budget, 1)
+    assert (fewer.seeds, fewer.second_holdout, fewer.schedules) == (2, "", ("linear",))
+    assert left == ["the second held-out set", "schedules capacity"]
     left = planning.TimeLeft({"a": 30.0, "b": 10.0}, workers=2)
     assert left.seconds() == pytest.approx(20.0)  # nothing finished: the estimates / workers
     left.finished("a")  # finished at once: the rest will go as fast
@@ -331,10 +385,20 @@ def test_the_structured_row_speaks_in_its_own_voice_beside_its_own_ceiling(world
                                translator_train=short, vae_steps=20, speech_sources=("structured",),
                                speech_splits=("heldout",), disentanglement_clips=20,
                                dci_trees=5, structured_ablations=("nomotion",),
-                               structured_schedules=("cosine",))  # fmt: skip
+                               structured_schedules=("cosine",), second_holdout="",
+                               structured_best=2)  # fmt: skip
+    config = dataclasses.replace(config, schedules=("linear", "capacity"))
     results = run_study(world, tmp_path, config, progress=False)
     models = results["speech"]["models"]
-    assert list(models) == ["structured", "structured-nomotion", "structured-cosine"]
+    # both schedules are the best 2: linear is the structured model's own (its default row)
+    picks = results["structured_picks"]
+    assert sorted(picks["picked"]) == ["capacity", "linear"] and picks["rows"] == [
+        "structured-capacity"
+    ]
+    assert set(picks["val_cosine_x100"]) == {"linear", "capacity"}
+    assert list(models) == ["structured", "structured-nomotion", "structured-cosine",
+                            "structured-capacity"]  # fmt: skip
+    assert (tmp_path / "runs" / "s0" / "linear" / "val.json").is_file()
     assert models["structured-nomotion"]["label"] == "structured — no motion stream"
     assert models["structured-cosine"]["label"] == "structured — β schedule cosine"
     assert (

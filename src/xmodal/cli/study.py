@@ -115,8 +115,9 @@ def thesis(
         min=1,
         show_default=False,
         help="Minutes of wall time: run the largest study that fits (fewer schedules first, the "
-        "main schedule staying, then the largest learning-curve sizes, then fewer seeds) and "
-        "say what it left out.",
+        "main schedule staying, then the structured model's other schedules, its ablations, the "
+        "second held-out set, the largest learning-curve sizes, then fewer seeds) and say what "
+        "it left out.",
     ),
     curve: str | None = typer.Option(
         None,
@@ -124,24 +125,36 @@ def thesis(
         help="Learning-curve world sizes, comma-separated (default 250,500,1000; 'none' turns "
         "it off). Sizes above the world's clip count are left out.",
     ),
-    ablations: bool = typer.Option(
-        False,
-        "--ablations",
+    ablations: bool | None = typer.Option(
+        None,
+        "--ablations/--no-ablations",
+        show_default=False,
         help="Also train and judge the structured model with one part removed each: no rotation "
-        "invariance, no motion stream, no slot decoder (a speech row per ablation and seed).",
+        "invariance, no motion stream, no slot decoder (a speech row per ablation and seed; "
+        "default on, off with --quick).",
+    ),
+    structured_best: int | None = typer.Option(
+        None,
+        "--structured-best",
+        min=0,
+        show_default=False,
+        help="Also train and judge the structured model under the best N β schedules of row (b) "
+        "by val cosine distance, picked once row (b) is done (default 3; its own schedule, "
+        "linear, counts when picked; 0: none).",
     ),
     structured_schedules: str | None = typer.Option(
         None,
         "--structured-schedules",
-        help="Also train and judge the structured model's latent groups under these β "
-        "schedules, comma-separated (e.g. cosine,capacity; pick them on val).",
+        help="Also train and judge the structured model under these β schedules, "
+        "comma-separated (e.g. cosine,capacity), whatever val says.",
     ),
     second_holdout: str | None = typer.Option(
         None,
         "--second-holdout",
-        help="A second held-out set, e.g. knife:up,pen:left,phone:down,spoon:right,fork:rotate "
-        "(shares no pair with the default): the world's twin holding out these pairs is "
-        "generated into OUT/world-holdout2 and every speech row is trained and judged on it.",
+        help="The second held-out set (default knife:up,pen:left,phone:down,spoon:right,"
+        "fork:rotate, which shares no pair with the first; 'none' leaves it out): the world's "
+        "twin holding out these pairs is generated into OUT/world-holdout2 and the flat, raw and "
+        "structured speech rows are trained and judged on it.",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
 ) -> None:
@@ -152,7 +165,9 @@ def thesis(
     distance and MSE on the test split and the held-out compositions, mean ± std over seeds;
     speech out (phrase accuracy of the generated speech) and disentanglement (MIG, DCI, SAP);
     a learning curve (held-out both-words of the flat and structured pipelines trained on the
-    world's first 250, 500 and 1,000 clips; sizes the world lacks are left out).
+    world's first 250, 500 and 1,000 clips; sizes the world lacks are left out); the structured
+    model's ablations and its groups under row (b)'s best 3 schedules by val; a second
+    held-out set (a twin world holding out other pairs).
 
     Example: xmodal study thesis --data .cache/world1000 --out reports/thesis --plan
     """
@@ -171,12 +186,15 @@ def thesis(
         overrides: dict[str, object] = {"seeds": seeds}
         if curve is not None:
             overrides["curve_sizes"] = _sizes(curve)
-        if second_holdout:
-            overrides["second_holdout"] = second_holdout
-        if ablations:
+        if second_holdout is not None:
+            none = second_holdout.strip().lower() in ("", "none")
+            overrides["second_holdout"] = "" if none else second_holdout
+        if ablations is not None:
             from xmodal.evaluation.studies.thesis.config import STRUCTURED_ABLATIONS
 
-            overrides["structured_ablations"] = tuple(STRUCTURED_ABLATIONS)
+            overrides["structured_ablations"] = tuple(STRUCTURED_ABLATIONS) if ablations else ()
+        if structured_best is not None:
+            overrides["structured_best"] = structured_best
         if structured_schedules:
             overrides["structured_schedules"] = tuple(
                 s.strip() for s in structured_schedules.split(",") if s.strip()

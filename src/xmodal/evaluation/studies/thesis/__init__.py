@@ -51,6 +51,8 @@ from xmodal.evaluation.studies.thesis.config import (
     ThesisStudyConfig,
     fit_to_world,
     model_label,
+    pick_schedules,
+    picked_rows,
     row_config,
     schedule_config,
     source_config,
@@ -154,12 +156,17 @@ def run_study(
         curve = config.curve_sources if config.curve_sizes else ()
         for source in dict.fromkeys((*speech_rows(config), *curve)):
             cfg, _ = speech_setup(data, config, source, progress=progress)
-            if world2 is not None and source in speech_rows(config):
+            if world2 is not None and source in config.speech_sources:
                 load_clip_features(world2, cfg, progress)
     seeds = list(range(config.first_seed, config.first_seed + config.seeds))
     grouped = run_tasks(data, config, out, workers=workers, progress=progress,
                         estimates=estimates)  # fmt: skip
     per_seed = [{**grouped[s], "references": reference_scores(data, s)} for s in seeds]
+    picks = _picks(per_seed, config)
+    if picks:
+        rows = picked_rows(config, picks["picked"])
+        config = dataclasses.replace(config, structured_schedules=(
+            *config.structured_schedules, *(r.partition("-")[2] for r in rows)))  # fmt: skip
 
     models = {}
     for key in per_seed[0]["models"]:
@@ -222,6 +229,8 @@ def run_study(
             "total_s": round(time.perf_counter() - t0, 1),
         },  # fmt: skip
     }
+    if picks:
+        results["structured_picks"] = picks
     if config.speech and config.curve_sizes:
         results["learning_curve"] = _learning_curve(per_seed, config, data)
     if world2 is not None:
@@ -262,6 +271,20 @@ def plan_study(
         config, budget_left = fit_budget(data, config, out, cal, budget_minutes, workers)
         left_out += budget_left
     return config, make_plan(data, config, out, cal), left_out
+
+
+def _picks(per_seed: list[dict[str, Any]], config: ThesisStudyConfig) -> dict[str, Any] | None:
+    """Which schedules the structured model was trained under: the best ``structured_best``
+    of row (b) by val cosine distance ×100 (mean ± std over seeds), and the rows they added."""
+    from xmodal.evaluation.report import mean_std
+
+    if not (config.speech and config.structured_best and "structured" in config.speech_sources):
+        return None
+    vals = {s: [p["val"][s]["cosine_x100"] for p in per_seed] for s in config.schedules}
+    picked = pick_schedules(vals, config.structured_best)
+    return {"by": "row (b)'s val cosine distance ×100, mean over seeds (lower is better)",
+            "val_cosine_x100": {s: mean_std(v) for s, v in vals.items()}, "picked": picked,
+            "rows": list(picked_rows(config, picked))}  # fmt: skip
 
 
 def _speech_models(per_seed: list[dict[str, Any]], key: str, config: ThesisStudyConfig,

@@ -67,12 +67,16 @@ class ThesisStudyConfig:
     # more speech rows of the structured model: its ablations (STRUCTURED_ABLATIONS) and its
     # groups under other β schedules (at the structured model's own β scale), each a source
     # "structured-<name>" with its own voice ceiling
-    structured_ablations: tuple[str, ...] = ()
+    structured_ablations: tuple[str, ...] = tuple(STRUCTURED_ABLATIONS)
     structured_schedules: tuple[str, ...] = ()
+    # and under the best this many of `schedules` by row (b)'s val cosine distance (mean over
+    # seeds; pick_schedules), picked once row (b) is done; the structured model's own schedule
+    # (linear) counts when picked, its default row standing for it; 0: none
+    structured_best: int = 3
     # a second held-out set ("obj:act,..."): a world like the study's (same size, seed and
-    # rendering) holding out these pairs is generated into OUT/world-holdout2, and every speech
-    # row is trained and judged on it too; "" leaves it out
-    second_holdout: str = ""
+    # rendering) holding out these pairs is generated into OUT/world-holdout2, and the speech
+    # rows of speech_sources are trained and judged on it too; "" leaves it out
+    second_holdout: str = SECOND_HOLDOUT
     # the learning curve: each speech source in curve_sources trained on the train/val clips
     # among the world's first N clips for each N in curve_sizes (sizes above the world's are
     # left out), judged on the first curve_per_pair held-out clips of each pair (the same
@@ -108,6 +112,8 @@ class ThesisStudyConfig:
         if unknown_st:
             raise ValueError(f"unknown structured schedules {unknown_st}; expected some of "
                              f"{list(SCHEDULES)}")  # fmt: skip
+        if self.structured_best < 0:
+            raise ValueError(f"structured_best must be >= 0, got {self.structured_best}")
         if self.second_holdout:
             from xmodal.data.splits import parse_holdout
 
@@ -140,7 +146,8 @@ class ThesisStudyConfig:
         )  # fmt: skip
         base = {"seeds": 1, "schedules": ("linear", "capacity"), "pipeline": pipe,
                 "speech_sources": ("vae", "raw"),  # pixels have no position map
-                "curve_sizes": (), "curve_sources": ("vae",),
+                "curve_sizes": (), "curve_sources": ("vae",), "structured_ablations": (),
+                "structured_best": 0, "second_holdout": "",
                 "translator_train": TrainConfig(max_steps=30, batch_size=32, eval_every=15,
                                                 log_every=5),
                 "disentanglement_clips": 200, "dci_trees": 5, "vae_steps": 30}  # fmt: skip
@@ -148,8 +155,11 @@ class ThesisStudyConfig:
 
     @classmethod
     def demo(cls, **overrides: Any) -> ThesisStudyConfig:
-        """What ``xmodal demo`` runs: one seed, the linear schedule, every row (a)–(d)."""
-        return cls(**{"seeds": 1, "schedules": ("linear",), "curve_sizes": (), **overrides})
+        """What ``xmodal demo`` runs: one seed, the linear schedule, every row (a)–(d), no
+        learning curve, ablations, picked schedules or second held-out set."""
+        return cls(**{"seeds": 1, "schedules": ("linear",), "curve_sizes": (),
+                      "structured_ablations": (), "structured_best": 0, "second_holdout": "",
+                      **overrides})  # fmt: skip
 
 
 def speech_rows(config: ThesisStudyConfig) -> tuple[str, ...]:
@@ -157,6 +167,27 @@ def speech_rows(config: ThesisStudyConfig) -> tuple[str, ...]:
     ``structured-<schedule>`` for the structured model's extra rows."""
     extra = (*config.structured_ablations, *config.structured_schedules)
     return (*config.speech_sources, *(f"structured-{name}" for name in extra))
+
+
+def pick_schedules(val: dict[str, list[float]], k: int) -> list[str]:
+    """The ``k`` schedules with the lowest mean val cosine distance ×100 (``val``: schedule ->
+    one value per seed), best first; ties go to the earlier schedule of :data:`ALL_SCHEDULES`."""
+    order = {s: i for i, s in enumerate(ALL_SCHEDULES)}
+    ranked = sorted(val, key=lambda s: (sum(val[s]) / len(val[s]), order.get(s, len(order))))
+    return ranked[:k]
+
+
+def picked_rows(config: ThesisStudyConfig, picks: list[str]) -> tuple[str, ...]:
+    """The speech rows the picked schedules add: ``structured-<schedule>`` for each pick that
+    is neither the structured model's own schedule (its default row stands for it) nor already
+    among ``structured_schedules``."""
+    from xmodal.translate.config import model_config
+
+    if "structured" not in config.speech_sources or not config.speech:
+        return ()
+    own = model_config("structured", config.pipeline).structured_schedule.name
+    return tuple(f"structured-{s}" for s in picks
+                 if s != own and s not in config.structured_schedules)  # fmt: skip
 
 
 def source_config(config: ThesisStudyConfig, source: str) -> tuple[TranslationConfig, str]:

@@ -14,6 +14,7 @@ finished tasks really took.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,8 @@ def task_done(task: dict[str, Any], config: ThesisStudyConfig, out: Path) -> boo
     if task["kind"] == "curve":
         return (curve_dir(out, task) / "speech_eval.json").is_file()
     runs = Path(out) / "runs" / f"s{task['seed']}"
+    if task.get("pick"):  # a placeholder for a schedule not picked yet
+        return False
     if task["kind"] == "speech":
         world = "-holdout2" if task.get("world") else ""
         path = runs / f"speech-{task['source']}{world}" / "speech_eval.json"
@@ -66,7 +69,7 @@ def task_done(task: dict[str, Any], config: ThesisStudyConfig, out: Path) -> boo
         return (runs / "baseline" / "eval.json").is_file()
     names = ["eval.json", "cross.json"]
     if task["variant"] == "honest":
-        names.append("disentanglement.json")
+        names += ["disentanglement.json", "val.json"]
     return all((runs / task["tag"] / n).is_file() for n in names)
 
 
@@ -201,13 +204,15 @@ def estimate_seconds(task: dict[str, Any], config: ThesisStudyConfig, cal: Calib
 
 def make_plan(data: ThesisData, config: ThesisStudyConfig, out: Path,
               cal: Calibration) -> list[dict[str, Any]]:  # fmt: skip
-    """Every task of the study with ``key``, ``done`` and ``estimate_s`` (0 when done)."""
-    from xmodal.evaluation.studies.thesis.tasks import study_tasks
+    """Every task of the study with ``key``, ``done`` and ``estimate_s`` (0 when done). The
+    structured model's picked schedules are named once row (b) is done in ``out``, and counted
+    as ``structured-best<i>`` until then."""
+    from xmodal.evaluation.studies.thesis.tasks import pick_tasks, study_picks, study_tasks
 
     judged = sum(len(data.feats.split(s)) for s in config.speech_splits)
     curve_judged = len(data.feats.split("heldout", config.curve_per_pair))
     plan = []
-    for task in study_tasks(config):
+    for task in study_tasks(config) + pick_tasks(config, study_picks(config, out)):
         done = task_done(task, config, out)
         n = curve_judged if task["kind"] == "curve" else judged
         est = 0.0 if done else estimate_seconds(task, config, cal, n)
@@ -242,9 +247,11 @@ def plan_summary(plan: list[dict[str, Any]], workers: int) -> str:
 
 def fit_budget(data: ThesisData, config: ThesisStudyConfig, out: Path, cal: Calibration,
                minutes: float, workers: int) -> tuple[ThesisStudyConfig, list[str]]:  # fmt: skip
-    """The largest study that fits ``minutes`` of wall time on ``workers``: fewer schedules
-    first (the main schedule stays; every seed keeps its mean ± std), then fewer learning-curve
-    sizes (the largest first), then fewer seeds. Returns the config and what it left out.
+    """The largest study that fits ``minutes`` of wall time on ``workers``. It gives up, in
+    this order: schedules (the main schedule stays; every seed keeps its mean ± std), then the
+    structured model's extra rows (its picked schedules, then its ablations), then the second
+    held-out set, then learning-curve sizes (the largest first), then seeds. Returns the config
+    and what it left out.
 
     Raises:
         ValueError: not even one seed of the main schedule fits.
@@ -258,23 +265,39 @@ def fit_budget(data: ThesisData, config: ThesisStudyConfig, out: Path, cal: Cali
         s for s in ALL_SCHEDULES if s in config.schedules and s != config.main_schedule
     ]
     sizes = sorted(config.curve_sizes)
-    for seeds in range(config.seeds, 0, -1):
-        for k in range(len(sizes), -1, -1):
-            for n in range(len(order), 0, -1):
-                cfg = dataclasses.replace(config, seeds=seeds, schedules=tuple(order[:n]),
-                                          curve_sizes=tuple(sizes[:k]))  # fmt: skip
-                if wall(cfg) > minutes * 60:
-                    continue
-                left = []
-                if seeds < config.seeds:
-                    first, last = config.first_seed + seeds, config.first_seed + config.seeds - 1
-                    left.append(f"seed {first}" if first == last else f"seeds {first}–{last}")
-                if k < len(sizes):
-                    left.append("learning-curve sizes " + ", ".join(f"{m:,}" for m in sizes[k:]))
-                if n < len(order):
-                    left.append("schedules " + ", ".join(order[n:]))
-                return cfg, left
-    one = dataclasses.replace(config, seeds=1, schedules=(order[0],), curve_sizes=())
+    # the extras, each level giving up one more: (overrides, what it left out)
+    extras: list[tuple[dict[str, Any], str]] = [({}, "")]
+    if config.structured_best or config.structured_schedules:
+        extras.append(({"structured_best": 0, "structured_schedules": ()},
+                       "the structured model's other schedules"))  # fmt: skip
+    if config.structured_ablations:
+        extras.append(({"structured_ablations": ()}, "the structured ablations"))
+    if config.second_holdout:
+        extras.append(({"second_holdout": ""}, "the second held-out set"))
+
+    def left_out(seeds: int, k: int, e: int, n: int) -> list[str]:
+        left = []
+        if seeds < config.seeds:
+            first, last = config.first_seed + seeds, config.first_seed + config.seeds - 1
+            left.append(f"seed {first}" if first == last else f"seeds {first}–{last}")
+        if k < len(sizes):
+            left.append("learning-curve sizes " + ", ".join(f"{m:,}" for m in sizes[k:]))
+        left += [what for _, what in extras[1 : e + 1]]
+        if n < len(order):
+            left.append("schedules " + ", ".join(order[n:]))
+        return left
+
+    # the last loop gives up first
+    for seeds, k, e, n in itertools.product(range(config.seeds, 0, -1),
+                                            range(len(sizes), -1, -1), range(len(extras)),
+                                            range(len(order), 0, -1)):  # fmt: skip
+        dropped = {key: v for over, _ in extras[: e + 1] for key, v in over.items()}
+        cfg = dataclasses.replace(config, seeds=seeds, schedules=tuple(order[:n]),
+                                  curve_sizes=tuple(sizes[:k]), **dropped)  # fmt: skip
+        if wall(cfg) <= minutes * 60:
+            return cfg, left_out(seeds, k, e, n)
+    dropped = {key: v for over, _ in extras for key, v in over.items()}
+    one = dataclasses.replace(config, seeds=1, schedules=(order[0],), curve_sizes=(), **dropped)
     raise ValueError(f"even one seed of the {config.main_schedule} schedule takes about "
                      f"{wall(one) / 60:.0f} min; the budget is {minutes:g} min")  # fmt: skip
 

@@ -128,6 +128,18 @@ def report_markdown(results: dict[str, Any]) -> str:
                   "world's 25 canonical phrases, and Whisper tiny.en free transcription (no "
                   "prompt). A word is heard right when the transcript names the clip's object "
                   "(action).", "", speech_table(results)]  # fmt: skip
+        picks = results.get("structured_picks")
+        if picks:
+            val = picks["val_cosine_x100"]
+            ranked = ", ".join(f"{s} {val[s]['mean']:.2f}" for s in sorted(
+                val, key=lambda s: val[s]["mean"]))  # fmt: skip
+            lines += [
+                "",
+                f"The structured model's other schedules: the best "
+                f"{len(picks['picked'])} of row (b) by {picks['by']}: "
+                f"{', '.join(picks['picked'])} (all: {ranked}); rows added: "
+                f"{', '.join(picks['rows']) or 'none (its own schedule stands for it)'}.",
+            ]
         vae = sp["models"].get("vae", {}).get("splits", {}).get("heldout")
         if vae:
             lines += ["", "What the β-VAE pipeline's speech was heard as, per held-out pair "
@@ -136,8 +148,9 @@ def report_markdown(results: dict[str, Any]) -> str:
     if second:
         lines += ["", "### The second held-out set", "",
                   f"World `{second['world']}`: the study world's twin (same size, seed and "
-                  f"rendering) holding out {', '.join(second['heldout_pairs'])} instead; every "
-                  "speech row trained on its train split and judged on it.", "",
+                  f"rendering) holding out {', '.join(second['heldout_pairs'])} instead; the "
+                  "flat, raw and structured speech rows trained on its train split and judged on "
+                  "it.", "",
                   speech_table({"speech": second})]  # fmt: skip
         st = second["models"].get("structured", {}).get("splits", {}).get("heldout")
         if st:

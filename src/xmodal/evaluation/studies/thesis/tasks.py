@@ -21,6 +21,8 @@ from xmodal.evaluation.studies.thesis.config import (
     BOUND,
     SPLITS,
     ThesisStudyConfig,
+    pick_schedules,
+    picked_rows,
     row_config,
     speech_rows,
 )
@@ -166,21 +168,23 @@ def run_task(data: ThesisData, config: ThesisStudyConfig, task: dict[str, Any], 
 
     Tasks: ``{"kind": "baseline", "seed"}``, ``{"kind": "vae", "seed", "tag", "schedule",
     "variant"}`` (β-VAE → its Seq2Seq, cross-decoding and, if honest, disentanglement),
-    ``{"kind": "speech", "seed", "source"}`` (a speech-out pipeline judged by both listeners)
+    ``{"kind": "speech", "seed", "source"}`` (a speech-out pipeline judged by both listeners;
+    with ``"world"``, on the second held-out set's world)
     and ``{"kind": "curve", "seed", "source", "size"}`` (that pipeline trained on the world's
     first ``size`` clips, judged on held-out clips: a point of the learning curve).
 
     Returns:
         ``{"models": {key: {split: metrics}}, "disentanglement": {tag: scores},
-        "speech": {source: {split: scores}}, "curve": {source: {size: scores}}}`` (the parts
-        this task produced).
+        "speech": {source: {split: scores}}, "speech2": {...}, "curve": {source: {size:
+        scores}}, "val": {schedule: metrics}}`` (the parts this task produced; "val": an
+        honest β-VAE row's val scores, which pick the structured model's schedules).
     """
     from xmodal.translate.fit import generate
 
     seed = task["seed"]
     runs = out / "runs" / f"s{seed}"
     result: dict[str, Any] = {"models": {}, "disentanglement": {}, "speech": {}, "curve": {},
-                              "speech2": {}}  # fmt: skip
+                              "speech2": {}, "val": {}}  # fmt: skip
     steps = data.audio["train"].shape[1]
     if task["kind"] in ("baseline", "vae"):
         raw = task["kind"] == "baseline"
@@ -202,6 +206,13 @@ def run_task(data: ThesisData, config: ThesisStudyConfig, task: dict[str, Any], 
 
         key = "baseline" if raw else f"vae+seq2seq/{tag}"
         result["models"][key] = _cached(run / "eval.json", translate)
+        if task.get("variant") == "honest":  # what picks the structured model's schedules
+
+            def val() -> dict[str, Any]:
+                m, source = models()
+                return score(data, "val", generate(m.translator, source["val"], steps))
+
+            result["val"][tag] = _cached(run / "val.json", val)
         if not raw:
 
             def cross() -> dict[str, Any]:
@@ -354,7 +365,9 @@ def speech_setup(data: ThesisData, config: ThesisStudyConfig, source: str,
 
 
 def study_tasks(config: ThesisStudyConfig) -> list[dict[str, Any]]:
-    """Every task of the study, the slowest first (so a pool finishes evenly)."""
+    """Every task of the study but the picked schedules' (:func:`pick_tasks`): rows (a), (b)
+    and (d) first (quick, and row (b) picks the structured model's schedules), then the
+    speech rows, then the learning curve."""
     tasks: list[dict[str, Any]] = []
     for seed in range(config.first_seed, config.first_seed + config.seeds):
         if config.speech:
@@ -368,15 +381,55 @@ def study_tasks(config: ThesisStudyConfig) -> list[dict[str, Any]]:
                           "schedule": config.main_schedule, "variant": "joint-leaky"})  # fmt: skip
         if config.speech and config.second_holdout:
             tasks += [{"kind": "speech", "seed": seed, "source": src, "world": SECOND_WORLD}
-                      for src in speech_rows(config)]  # fmt: skip
+                      for src in config.speech_sources]  # fmt: skip
         if config.speech:
             tasks += [{"kind": "curve", "seed": seed, "source": src, "size": n}
                       for n in sorted(config.curve_sizes, reverse=True)
                       for src in config.curve_sources]  # fmt: skip
-    slow = ("speech", "curve")
-    return [t for k in slow for t in tasks if t["kind"] == k] + [
-        t for t in tasks if t["kind"] not in slow
-    ]
+    fast = ("baseline", "vae")  # first, so the picked schedules are known early
+    return (
+        [t for t in tasks if t["kind"] in fast]
+        + [t for t in tasks if t["kind"] == "speech"]
+        + [t for t in tasks if t["kind"] == "curve"]
+    )
+
+
+def pick_tasks(config: ThesisStudyConfig, picks: list[str] | None) -> list[dict[str, Any]]:
+    """The speech tasks of the structured model under the picked schedules (``picks``:
+    :func:`~.config.pick_schedules`), every seed; with ``picks`` None (row (b) not done yet),
+    ``structured_best`` placeholders ``structured-best<i>`` that only plans count."""
+    if not (config.speech and config.structured_best and "structured" in config.speech_sources):
+        return []
+    sources = (picked_rows(config, picks) if picks is not None else
+               tuple(f"structured-best{i + 1}" for i in range(config.structured_best)))  # fmt: skip
+    mark = {} if picks is not None else {"pick": True}
+    return [{"kind": "speech", "seed": seed, "source": src, **mark}
+            for seed in range(config.first_seed, config.first_seed + config.seeds)
+            for src in sources]  # fmt: skip
+
+
+def val_scores(config: ThesisStudyConfig, out: Path) -> dict[str, list[float]] | None:
+    """Row (b)'s val cosine distance ×100 per schedule, one value per seed, read from the study
+    directory; None until every seed of every schedule has one."""
+    from xmodal.utils import read_json
+
+    vals: dict[str, list[float]] = {}
+    for schedule in config.schedules:
+        for seed in range(config.first_seed, config.first_seed + config.seeds):
+            path = Path(out) / "runs" / f"s{seed}" / schedule / "val.json"
+            if not path.is_file():
+                return None
+            vals.setdefault(schedule, []).append(read_json(path)["cosine_x100"])
+    return vals
+
+
+def study_picks(config: ThesisStudyConfig, out: Path) -> list[str] | None:
+    """The schedules picked for the structured model (:func:`~.config.pick_schedules` on
+    :func:`val_scores`), or None until row (b) is done (or when nothing is picked)."""
+    if not config.structured_best:
+        return None
+    vals = val_scores(config, out)
+    return None if vals is None else pick_schedules(vals, config.structured_best)
 
 
 _WORKER: dict[str, Any] = {}  # the worker process's study inputs (set by _init_worker)
@@ -404,17 +457,23 @@ def run_tasks(data: ThesisData, config: ThesisStudyConfig, out: Path, *, workers
     """Run :func:`study_tasks` (in ``workers`` processes that leave with this one) and group
     the results by seed. Finished tasks come from their caches; ``estimates`` (seconds per
     task key, :func:`~xmodal.evaluation.studies.thesis.plan.make_plan`) give the progress bar
-    its time left."""
+    its time left. Once every honest β-VAE row has its val scores, the structured model's
+    picked schedules (:func:`pick_tasks`) join the queue."""
     from tqdm.auto import tqdm
 
     from xmodal.evaluation.studies.thesis.plan import TimeLeft, task_key
 
+    picks = study_picks(config, out)
     tasks = study_tasks(config)
+    waiting = bool(config.structured_best) and picks is None and bool(pick_tasks(config, None))
+    tasks += pick_tasks(config, picks) if picks is not None else []
     per_seed: dict[int, dict[str, Any]] = {
-        s: {"models": {}, "disentanglement": {}, "speech": {}, "curve": {}, "speech2": {}}
+        s: {"models": {}, "disentanglement": {}, "speech": {}, "curve": {}, "speech2": {},
+            "val": {}}
         for s in range(config.first_seed, config.first_seed + config.seeds)
-    }
-    bar = tqdm(total=len(tasks), desc="thesis study", unit="run", disable=not progress)
+    }  # fmt: skip
+    total = len(tasks) + (len(pick_tasks(config, None)) if waiting else 0)
+    bar = tqdm(total=total, desc="thesis study", unit="run", disable=not progress)
     left = TimeLeft(estimates or {}, workers) if estimates else None
 
     def merge(task: dict[str, Any], part: dict[str, Any]) -> None:
@@ -429,21 +488,41 @@ def run_tasks(data: ThesisData, config: ThesisStudyConfig, out: Path, *, workers
             bar.set_postfix_str(f"about {left.seconds() / 60:.0f} min left", refresh=False)
         bar.update()
 
+    def picked() -> list[dict[str, Any]]:
+        """The picked schedules' tasks, once row (b) is done (then only once)."""
+        nonlocal waiting
+        vals = {s: [p["val"].get(s) for p in per_seed.values()] for s in config.schedules}
+        if not waiting or any(v is None for vs in vals.values() for v in vs):
+            return []
+        waiting = False
+        chosen = pick_schedules({s: [v["cosine_x100"] for v in vs] for s, vs in vals.items()},
+                                config.structured_best)  # fmt: skip
+        more = pick_tasks(config, chosen)
+        bar.total = len(tasks) + len(more)
+        bar.refresh()
+        return more
+
     with bar:
         if workers <= 1:
-            for task in tasks:
+            queue = list(tasks)
+            while queue:
+                task = queue.pop(0)
                 merge(task, run_task(data, config, task, out, progress=False))
+                queue += picked()
         else:
-            from concurrent.futures import as_completed
+            from concurrent.futures import FIRST_COMPLETED, wait
 
             from xmodal.config import to_dict
             from xmodal.workers import worker_pool
 
             init = (str(data.feats.dataset_dir), to_dict(config), str(out))
             with worker_pool(workers, initializer=_init_worker, initargs=init) as pool:
-                futures = [pool.submit(_worker_task, t) for t in tasks]
-                for future in as_completed(futures):
-                    merge(*future.result())
+                pending = {pool.submit(_worker_task, t) for t in tasks}
+                while pending:
+                    finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in finished:
+                        merge(*future.result())
+                        pending |= {pool.submit(_worker_task, t) for t in picked()}
     models_order = [k for t in tasks for k in _task_keys(t)]
     for part in per_seed.values():  # a stable row order, whatever order tasks finished in
         part["models"] = {k: part["models"][k] for k in models_order if k in part["models"]}
