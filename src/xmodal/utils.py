@@ -1,4 +1,5 @@
-"""Small utilities shared across layers: atomic writes, JSON(L) I/O, seeding, worker counts.
+"""Small utilities shared across layers: atomic writes, JSON(L) I/O, seeding, worker counts,
+headless figures.
 
 Everything that writes a file users keep (clips, manifests, caches, checkpoints, reports) goes
 through :func:`atomic_path` so a killed process never leaves a half-written file under the
@@ -122,3 +123,25 @@ def default_workers() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # pragma: no cover - non-Linux
         return max(1, os.cpu_count() or 1)
+
+
+def new_figure(width: float = 6.4, height: float = 4.0):  # -> matplotlib Figure
+    """A matplotlib figure on the non-interactive Agg backend (safe on headless machines)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.figure(figsize=(width, height), dpi=110)
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    """Save a figure atomically as PNG and close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.tight_layout()
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return path

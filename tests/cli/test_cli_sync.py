@@ -195,4 +195,18 @@ def test_study_sync_real_quick(shared_media, tmp_path):
     assert results["config"]["offsets"] == [-6, 0, 6] and results["config"]["seeds"] == 1
     for png in ("offsets_dev.png", "curves_dev.png", "roc_dev.png", "offsets_second.png"):
         assert (out / png).stat().st_size > 1000
-    assert (out / "report.md").read_text().startswith("# Sync on real footage")
+    report = (out / "report.md").read_text()
+    assert report.startswith("# Sync on real footage")
+    # the two views decided together: every copy answered or not, thresholds to ship
+    dec = results["decisions"]
+    assert set(dec["sets"]) == {"dev", "second"} and dec["sets"]["dev"]["copies"] == 9
+    for s in ("dev", "second"):
+        assert 0 <= dec["sets"][s]["coverage"]["mean"] <= 1
+    assert (
+        dec["sets"]["dev"]["swaps"] == 6 and 0 <= dec["sets"]["dev"]["swaps_flagged"]["mean"] <= 1
+    )
+    assert dec["sets"]["second"]["swaps"] == 0  # one clip: no other audio to swap in
+    shipped = dec["shipped"]
+    assert shipped["floor"] <= shipped["clear"] and shipped["agree_bonus"] in dec["bonuses"]
+    assert "## What `xmodal sync check` answers" in report
+    assert (out / "tradeoff_dev.png").stat().st_size > 1000

@@ -8,18 +8,20 @@ import pytest
 from xmodal.evaluation.sync import (
     balanced_threshold,
     chance_accuracy,
+    frames_to_ms,
+    relative_absolute_accuracy,
+    roc_curve,
+    shift_windows,
+    sync_accuracy,
+)
+from xmodal.sync.offsets import (
     estimate_offset,
-    lag_correlations,
     log_softmax_curve,
     null_zscore,
     offset_distances,
     offset_scores,
     pairwise_distances,
     peak_prominence,
-    relative_absolute_accuracy,
-    roc_curve,
-    shift_windows,
-    sync_accuracy,
     valid_windows,
 )
 
@@ -132,20 +134,6 @@ def test_log_softmax_curve_keeps_only_chosen_windows():
     assert peak_prominence(np.array([0.0, 1.0, 4.0])) == pytest.approx(3.0)
 
 
-@pytest.mark.parametrize("d", [-5, 3])
-def test_lag_correlations_find_a_lagged_copy(rng, d):
-    signal = rng.standard_normal(120)
-    video = signal[20:100]
-    audio = signal[20 + d : 100 + d]  # audio[i - d] = video[i]: the audio leads by d
-    curve = lag_correlations(video, audio, max_offset=8)
-    assert int(np.nanargmax(curve)) - 8 == d
-    assert curve[8 + d] == pytest.approx(1.0)
-    video_with_gaps = video.copy()
-    video_with_gaps[::7] = np.nan  # unknown frames are left out, not zero-filled
-    assert lag_correlations(video_with_gaps, audio, 8)[8 + d] == pytest.approx(1.0)
-    assert np.isnan(lag_correlations(np.ones(80), audio, 8)).all()  # constant: no correlation
-
-
 def test_relative_and_absolute_accuracy():
     # a clip published 2 frames off: consistent (relative) but not absolutely right
     rel, ab = relative_absolute_accuracy({-3: -1, 0: 2, 3: 5, 6: 7})
@@ -167,3 +155,7 @@ def test_roc_and_balanced_threshold():
     assert null_zscore(5.0, np.array([1.0, 3.0])) == pytest.approx(3.0)
     with pytest.raises(ValueError):
         null_zscore(1.0, np.array([1.0]))
+
+
+def test_frames_to_ms():
+    assert frames_to_ms(1) == 40.0 and frames_to_ms(-3) == -120.0

@@ -18,9 +18,9 @@ from xmodal.evaluation.studies.sync_real.methods import (
     METHODS,
     ApertureEnergy,
     AudioToLips,
-    log_energy,
 )
 from xmodal.sync.clip import LipClip
+from xmodal.sync.cues import log_energy
 
 
 def _clip(n_frames=100, seed=0):
@@ -46,6 +46,10 @@ def test_select_clips_puts_second_set_first(tmp_path):
     chosen = select_clips(tmp_path, SyncRealConfig(dev=("tk*",), second=("tk16*",)))
     assert [p.name for p in chosen["dev"]] == ["tk01.mp4", "tk02.mp4"]
     assert [p.name for p in chosen["second"]] == ["tk16.mpg"]
+    frozen = select_clips(tmp_path, SyncRealConfig(dev=("tk*",), second=("tk1*",),
+                                                   frozen=("tk02*", "tk16*")))  # fmt: skip
+    assert [p.name for p in frozen["frozen"]] == ["tk02.mp4", "tk16.mpg"]  # frozen wins
+    assert [p.name for p in frozen["dev"]] == ["tk01.mp4"] and frozen["second"] == []
 
 
 def test_score_relative_and_absolute():

@@ -54,6 +54,12 @@ def sync_real(
     second: str = typer.Option(
         "", "--second", help="Comma-separated globs of in-sync clips never used for a choice."
     ),
+    frozen: str = typer.Option(
+        "",
+        "--frozen",
+        help="Comma-separated globs of the frozen final split, reported once at the end "
+        "(docs/sync.md: tk26*,tk27*,tk28*,tk29*,tk30*, picked before any tuning).",
+    ),
     offsets: str = typer.Option(
         "-10:10", "--offsets", help="Injected offsets: 'A:B' (every frame) or a comma list."
     ),
@@ -81,6 +87,7 @@ def sync_real(
         globs = {
             "dev": tuple(g for g in dev.split(",") if g),
             "second": tuple(g for g in second.split(",") if g),
+            "frozen": tuple(g for g in frozen.split(",") if g),
         }
         if quick:
             config = SyncRealConfig.quick(**globs)

@@ -51,9 +51,12 @@ def check(
     offset means the AUDIO LEADS (comes early; delay it to fix), negative means it lags.
 
     The confidence says how far the best offset stands out compared with the same video paired
-    with unrelated audio (its own audio rotated by a second or more). Below the model's
-    threshold, or with silent audio, the answer is "no clear offset" (silence, a hidden mouth,
-    or audio from another speaker), and --fix writes nothing (exit code 1).
+    with unrelated audio (its own audio rotated by a second or more). A second view needing no
+    training (the jaw opening against the audio's energy) checks it; when the two agree, the
+    score rises. Above the model's threshold the offset is clear; above its floor, the best
+    offset is given with LOW CONFIDENCE and why; below the floor, or with silent audio, the
+    answer is "no clear offset" (audio from another speaker, a hidden mouth, or no speech).
+    --fix writes a copy only for a clear offset (otherwise exit code 1).
 
     Exits with code 2 and one line of explanation when there is no face, several faces, no
     audio track, or too little video (about 1.6 s with the face visible).
@@ -81,7 +84,8 @@ def check(
         if fix is not None and result.clear:
             typer.echo(f"wrote {fix} (audio shifted by {result.offset_ms:+.0f} ms)")
     if fix is not None and not result.clear:
-        typer.echo(f"error: no clear offset, so {fix} was not written", err=True)
+        why = "the offset has low confidence" if result.level == "low" else "no clear offset"
+        typer.echo(f"error: {why}, so {fix} was not written", err=True)
         raise typer.Exit(code=1)
 
 
@@ -125,6 +129,22 @@ def train(
         "model (default: the shipped model's).",
         show_default=False,
     ),
+    floor: float | None = typer.Option(
+        None,
+        "--floor",
+        help="lips: least score for any answer (below --threshold: low confidence; below the "
+        "floor: not matching); default: the shipped model's with its threshold, else the "
+        "threshold.",
+        show_default=False,
+    ),
+    agree_bonus: float | None = typer.Option(
+        None,
+        "--agree-bonus",
+        min=0.0,
+        help="lips: added to the confidence when the training-free cue agrees (default: as "
+        "--floor).",
+        show_default=False,
+    ),
     install: bool = typer.Option(
         False, "--install", help="Also make this the default model of `xmodal sync check`."
     ),
@@ -151,9 +171,12 @@ def train(
 
             overrides = {"steps": steps, "lr": lr}
             config = LipTrainConfig(seed=seed, **{k: v for k, v in overrides.items() if v})
+            if floor is not None and threshold is not None and floor > threshold:
+                raise typer.BadParameter(f"--floor {floor} is above --threshold {threshold}")
             result = train_lips(
-                videos, out, config, threshold=threshold, install=install, progress=progress
-            )
+                videos, out, config, threshold=threshold, floor=floor, agree_bonus=agree_bonus,
+                install=install, progress=progress,
+            )  # fmt: skip
             summary = f"{result['clips']} clips, {result['windows']} windows"
         else:
             from xmodal.sync.syncnet import train_syncnet

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from xmodal.utils import new_figure as new_figure  # re-exported: the figures reports draw
+from xmodal.utils import save_figure as save_figure
 
 
 def mean_std(values: Sequence[float]) -> dict[str, Any]:
@@ -63,27 +65,3 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
             raise ValueError(f"row {row!r} has {len(row)} cells, expected {len(headers)}")
         lines.append("| " + " | ".join(str(c) for c in row) + " |")
     return "\n".join(lines) + "\n"
-
-
-def new_figure(width: float = 6.4, height: float = 4.0):  # -> matplotlib Figure
-    """A matplotlib figure on the non-interactive Agg backend (safe on headless machines)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt.figure(figsize=(width, height), dpi=110)
-
-
-def save_figure(fig, path: str | Path) -> Path:
-    """Save a figure atomically as PNG and close it."""
-    import matplotlib.pyplot as plt
-
-    from xmodal.utils import atomic_path
-
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.tight_layout()
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-    return path

@@ -23,7 +23,7 @@ In-sync windows should be close and out-of-sync ones far. The three objectives o
   video window, N candidate audio windows at different offsets, one of them in sync; an N-way
   cross-entropy over the negative distances. No class labels are needed.
 
-Batches (from :mod:`xmodal.evaluation.sync_data`) are runs of consecutive windows of one clip,
+Batches (from :mod:`xmodal.sync.windows`) are runs of consecutive windows of one clip,
 so that the candidate audio windows of neighbouring video windows are embedded once::
 
     {"video": (B, L, 5, S, S) uint8 or float mouth crops of video windows t .. t+L-1,

@@ -1,4 +1,4 @@
-"""Check a video's audio-visual sync: the offset, or "no clear offset" when evidence is weak.
+"""Check a video's audio-visual sync: the offset, clear or with low confidence, or none.
 
 With no model of the user's own, :func:`check_video` uses the lip-landmark model that ships
 with xmodal (:mod:`xmodal.sync.scorer`, trained on real faces; nothing is downloaded):
@@ -8,11 +8,16 @@ with xmodal (:mod:`xmodal.sync.scorer`, trained on real faces; nothing is downlo
 2. nine lip signals per frame and 40 log-mel bands per frame of the audio;
 3. every 0.2 s of lips is scored against the audio at every offset of ``-M..M`` frames; the
    curve is the mean log-probability of each offset, its argmax the offset (positive: the
-   audio leads; see :mod:`xmodal.evaluation.sync`);
+   audio leads; see :mod:`xmodal.sync.offsets`);
 4. the confidence is the curve's prominence as a z-score against the same clip with its audio
-   rotated by a second or more. Below the model's threshold, or with silent audio, the answer
-   is **no clear offset** (``offset_frames`` is None): silence, a hidden mouth, or audio from
-   another speaker.
+   rotated by a second or more;
+5. a second view, needing no training, checks it: the jaw opening correlated with the change of
+   the audio's log-energy (:mod:`xmodal.sync.cues`). When its best offset is within a frame of
+   the model's, the model's ``agree_bonus`` is added to the confidence (the score);
+6. score ≥ the model's threshold: a **clear** offset; ≥ its floor: the best offset with **low
+   confidence** and why; below the floor, or with silent audio: **no clear offset**
+   (``offset_frames`` is None): audio from another speaker, a hidden mouth, or no speech
+   (:mod:`xmodal.sync.decide`).
 
 ``--model`` may also name a run of ``xmodal sync train`` (``lips.npz``: the same pipeline with
 the user's weights) or of ``xmodal sync train --kind syncnet`` (a conv net on mouth crops and
@@ -23,13 +28,11 @@ MFCCs, :mod:`xmodal.sync.syncnet`). The default model is ``$XMODAL_SYNC_MODEL`` 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from xmodal.evaluation.sync import FPS, WINDOW_FRAMES
 from xmodal.sync.clip import (
     SAMPLES_PER_FRAME,
     LipClip,
@@ -37,103 +40,13 @@ from xmodal.sync.clip import (
     audio_bands,
     read_lip_clip,
 )
+from xmodal.sync.common import LIPS_FILE, SHIPPED, SyncCheck, default_model_dir, too_short
+from xmodal.sync.cues import jaw_energy_cue
+from xmodal.sync.decide import decide
+from xmodal.sync.offsets import FPS
 from xmodal.sync.scorer import LipScorer, default_scorer
 
 SILENCE_RMS = 10 ** (-70 / 20)  # audio quieter than -70 dBFS (RMS) counts as silent
-SHIPPED = "shipped"
-
-
-@dataclass
-class SyncCheck:
-    """The result of :func:`check_video`.
-
-    Attributes:
-        video: the checked file.
-        offset_frames: the offset in 25 fps frames (positive: the audio leads), or None when
-            there is no clear offset.
-        best_offset: the curve's best offset, also when it is not clear.
-        confidence: the lip model's z-score (see the module docstring); for a SyncNet run the
-            SyncNet tool's ``median - min`` distance.
-        threshold: least confidence for a clear offset (None: every offset counts as clear).
-        reason: why there is no clear offset ("" when there is one).
-        offsets: the candidate offsets ``-M..M``.
-        curve: the evidence at each offset (``curve_kind``).
-        curve_kind: ``"log-probability"`` (higher is likelier) or ``"distance"`` (lower is).
-        windows: 0.2 s windows averaged.
-        face_frames: ``[first, last]`` analysis frames with the face.
-        model: ``"shipped"`` or the model's directory.
-        model_data: what the model was trained on.
-        fps: the analysis frame rate (25).
-        warnings: things the user should know.
-    """
-
-    video: str
-    offset_frames: int | None
-    best_offset: int
-    confidence: float
-    threshold: float | None
-    reason: str
-    offsets: list[int]
-    curve: list[float]
-    curve_kind: str
-    windows: int
-    face_frames: list[int]
-    model: str
-    model_data: str
-    fps: int = FPS
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def clear(self) -> bool:
-        """Whether there is a clear offset."""
-        return self.offset_frames is not None
-
-    @property
-    def offset_ms(self) -> float | None:
-        """The offset in milliseconds (40 ms per frame), None when not clear."""
-        return None if self.offset_frames is None else 1000.0 * self.offset_frames / self.fps
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields (with ``offset_ms`` and ``clear``)."""
-        return {**asdict(self), "offset_ms": self.offset_ms, "clear": self.clear}
-
-    def summary(self) -> str:
-        """Human-readable lines."""
-        o = self.offset_frames
-        if o is None:
-            head = f"offset      no clear offset: {self.reason}"
-        elif o > 0:
-            head = (
-                f"offset      {o:+d} frames ({self.offset_ms:+.0f} ms at {self.fps} fps): the "
-                f"audio leads (comes early): delay it by {self.offset_ms:.0f} ms"
-            )
-        elif o < 0:
-            head = (
-                f"offset      {o:+d} frames ({self.offset_ms:+.0f} ms at {self.fps} fps): the "
-                f"audio lags (comes late): advance it by {-self.offset_ms:.0f} ms"
-            )
-        else:
-            head = f"offset      +0 frames (+0 ms at {self.fps} fps): in sync"
-        if self.threshold is None:
-            conf = f"confidence  {self.confidence:.3f} (median - min distance; higher is surer)"
-        else:
-            conf = (
-                f"confidence  {self.confidence:.2f} (a clear offset needs "
-                f">= {self.threshold:.2f}; best offset {self.best_offset:+d})"
-            )
-        lines = [
-            head,
-            conf,
-            f"windows     {self.windows} (face frames {self.face_frames[0]}-{self.face_frames[1]})",
-            f"model       {self.model} (trained on {self.model_data})",
-        ]
-        return "\n".join(lines + [f"warning: {w}" for w in self.warnings])
-
-
-def default_model_dir() -> Path:
-    """``$XMODAL_SYNC_MODEL`` or ``~/.cache/xmodal/sync-model`` (where ``--install`` puts one)."""
-    env = os.environ.get("XMODAL_SYNC_MODEL")
-    return Path(env) if env else Path.home() / ".cache" / "xmodal" / "sync-model"
 
 
 def load_model(model_dir: str | os.PathLike[str] | None = None) -> tuple[Any, str, str]:
@@ -151,7 +64,6 @@ def load_model(model_dir: str | os.PathLike[str] | None = None) -> tuple[Any, st
         SyncCheckError: ``model_dir`` holds no sync model.
     """
     from xmodal.sync.syncnet import load_syncnet
-    from xmodal.sync.train import LIPS_FILE
 
     if model_dir is None:
         installed = default_model_dir()
@@ -177,19 +89,6 @@ def _trained_on(scorer: LipScorer) -> str:
     return f"{len(clips)} real in-sync videos" if clips else "unknown"
 
 
-def too_short(
-    path: Path, frames: int, max_offset: int, min_windows: int, what: str = "too short"
-) -> None:
-    """Raise :class:`SyncCheckError` when ``frames`` cannot hold ``min_windows`` windows."""
-    need = min_windows + 2 * max_offset + WINDOW_FRAMES - 1
-    if frames < need:
-        raise SyncCheckError(
-            f"{path}: {what} ({frames} frames = {frames / FPS:.2f} s at {FPS} fps); a "
-            f"±{max_offset}-frame search over {min_windows} windows needs at least {need} "
-            f"frames ({need / FPS:.2f} s)"
-        )
-
-
 def _refuse_short_before_reading(
     path: Path, max_offset: int, min_windows: int, max_seconds: float | None
 ) -> None:
@@ -204,10 +103,13 @@ def _refuse_short_before_reading(
 
 
 def check_clip(clip: LipClip, scorer: LipScorer, min_windows: int = 5) -> dict[str, Any]:
-    """The lip model's verdict on a clip already read (:func:`read_lip_clip`).
+    """The verdict on a clip already read (:func:`read_lip_clip`): the lip model's evidence and
+    the training-free cue's, decided by :func:`xmodal.sync.decide.decide` with the model's
+    thresholds.
 
     Returns:
-        ``{"offset": int | None, "best_offset", "confidence", "reason", "curve", "windows"}``.
+        ``{"offset": int | None, "level", "score", "best_offset", "confidence", "reason",
+        "curve", "windows", "cue_offset", "cue_confidence", "views_agree"}``.
 
     Raises:
         SyncCheckError: fewer than ``min_windows`` windows with the face.
@@ -224,21 +126,23 @@ def check_clip(clip: LipClip, scorer: LipScorer, min_windows: int = 5) -> dict[s
         too_short(path, int((~np.isnan(clip.lips[:, 0])).sum()), scorer.max_offset, min_windows,
                   "the face is visible for")  # fmt: skip
     rms = float(np.sqrt(np.mean(np.square(clip.audio, dtype=np.float64)))) if n_audio else 0.0
-    reason = ""
+    silent = ""
     if rms < SILENCE_RMS:
-        reason = f"the audio is silent (RMS {20 * np.log10(max(rms, 1e-12)):.0f} dBFS)"
-    elif not ev.confidence >= scorer.threshold:
-        reason = (
-            f"no offset of the lips matches the audio clearly (confidence {ev.confidence:.2f} < "
-            f"{scorer.threshold:.2f}): silence, a hidden mouth, or audio from another speaker"
-        )
+        silent = f"the audio is silent (RMS {20 * np.log10(max(rms, 1e-12)):.0f} dBFS)"
+    cue_offset, cue_conf = jaw_energy_cue(clip.lips, bands, scorer.max_offset)
+    verdict = decide(ev.offset, ev.confidence, cue_offset, scorer.thresholds(), silent=silent)
     return {
-        "offset": None if reason else ev.offset,
+        "offset": verdict.offset,
+        "level": verdict.level,
+        "score": verdict.score,
         "best_offset": ev.offset,
         "confidence": ev.confidence,
-        "reason": reason,
+        "reason": verdict.reason,
         "curve": ev.curve,
         "windows": ev.windows,
+        "cue_offset": cue_offset,
+        "cue_confidence": cue_conf,
+        "views_agree": verdict.agree,
     }
 
 
@@ -300,12 +204,18 @@ def check_video(
         face_frames=[int(found[0]), int(found[-1])] if len(found) else [0, 0],
         model=where,
         model_data=data,
+        level=verdict["level"],
+        score=verdict["score"],
+        cue_offset=verdict["cue_offset"],
+        cue_confidence=verdict["cue_confidence"],
+        views_agree=verdict["views_agree"],
+        floor=scorer.thresholds().floor,
     )
 
 
 def plot_curve(result: SyncCheck, out: str | os.PathLike[str]) -> Path:
     """Save the per-offset evidence curve of a check as a PNG."""
-    from xmodal.evaluation.report import new_figure, save_figure
+    from xmodal.utils import new_figure, save_figure
 
     fig = new_figure(6.0, 3.6)
     ax = fig.add_subplot(1, 1, 1)

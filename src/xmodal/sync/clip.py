@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from xmodal.evaluation.sync import FPS
+from xmodal.sync.offsets import FPS
 
 SAMPLE_RATE = 16000
 SAMPLES_PER_FRAME = SAMPLE_RATE // FPS  # 640

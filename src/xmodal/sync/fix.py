@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from xmodal.evaluation.sync import FPS
 from xmodal.sync.clip import SyncCheckError
+from xmodal.sync.offsets import FPS
 
 
 def shift_audio(

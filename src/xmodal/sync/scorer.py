@@ -9,8 +9,8 @@ as NumPy arrays (no torch at check time) and turns a clip into:
 
 - the **curve**: for every offset ``o`` in ``-M..M``, the mean over video windows of the
   log-softmax (over offsets) of the dot product of video window ``i`` and audio window
-  ``i - o`` (:func:`xmodal.evaluation.sync.log_softmax_curve`); the offset is its argmax, so a
-  positive offset means the audio leads (the sign convention of :mod:`xmodal.evaluation.sync`);
+  ``i - o`` (:func:`xmodal.sync.offsets.log_softmax_curve`); the offset is its argmax, so a
+  positive offset means the audio leads (the sign convention of :mod:`xmodal.sync.offsets`);
 - the **confidence**: the curve's prominence (max - median) as a z-score against the same
   prominence with the audio rotated by 1 s or more (:func:`circular_nulls`): the audio's own
   statistics, but no relation to these lips. Near 0: no offset stands out more than it does for
@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from xmodal.evaluation.sync import (
+from xmodal.sync.decide import Thresholds
+from xmodal.sync.offsets import (
     DEFAULT_MAX_OFFSET,
     log_softmax_curve,
     null_zscore,
@@ -156,9 +157,18 @@ class LipScorer:
     audio_w: np.ndarray  # (Da, E)
     audio_b: np.ndarray  # (E,)
     max_offset: int = DEFAULT_MAX_OFFSET
-    threshold: float = DEFAULT_THRESHOLD  # least confidence for a clear offset
+    threshold: float = DEFAULT_THRESHOLD  # least score for a clear offset
     signals: tuple[int, ...] | None = None  # columns of the lip signals used (None: all)
     info: dict[str, Any] = field(default_factory=dict)  # how it was trained
+    # least score for any answer (a low-confidence one below `threshold`; below the floor: not
+    # matching); None: the threshold (a clear offset or none, as before floors existed)
+    floor: float | None = None
+    agree_bonus: float = 0.0  # added to the confidence when the training-free cue agrees
+
+    def thresholds(self) -> Thresholds:
+        """How this model's evidence becomes an answer (:mod:`xmodal.sync.decide`)."""
+        floor = self.threshold if self.floor is None else min(self.floor, self.threshold)
+        return Thresholds(clear=self.threshold, floor=floor, agree_bonus=self.agree_bonus)
 
     def embed(self, lips: np.ndarray, bands: np.ndarray) -> tuple[np.ndarray, ...]:
         """``(video_emb (T, E), audio_emb (Ta, E), keep (n_windows,))`` of a clip."""
@@ -191,7 +201,8 @@ class LipScorer:
     # ------------------------------------------------------------------------- files
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write ``<path>.npz`` (weights) and ``<path>.json`` (max_offset, threshold, info)."""
+        """Write ``<path>.npz`` (weights) and ``<path>.json`` (max_offset, threshold, floor,
+        agree_bonus, signals, info)."""
         from xmodal.utils import atomic_path, write_json
 
         base = Path(path).with_suffix("")
@@ -202,6 +213,8 @@ class LipScorer:
         meta = {
             "max_offset": self.max_offset,
             "threshold": self.threshold,
+            "floor": self.floor,
+            "agree_bonus": self.agree_bonus,
             "signals": None if self.signals is None else list(self.signals),
             "info": self.info,
         }
@@ -222,6 +235,8 @@ class LipScorer:
             threshold=DEFAULT_THRESHOLD if threshold is None else float(threshold),
             signals=None if signals is None else tuple(int(i) for i in signals),
             info=meta.get("info", {}),
+            floor=None if meta.get("floor") is None else float(meta["floor"]),
+            agree_bonus=float(meta.get("agree_bonus") or 0.0),
         )
 
 

@@ -4,7 +4,7 @@ The conv-net route of the AVSR paper, for users with in-sync footage to train on
 :func:`check_with_syncnet` resamples the video to 25 fps, finds the one speaking face with
 OpenCV's Haar cascade (detected every few frames and tracked), crops the mouth, computes the
 MFCCs, embeds every 0.2 s window with a trained :class:`~xmodal.models.sync_net.SyncNet` and
-searches offsets of ±15 frames (:mod:`xmodal.evaluation.sync`): a positive offset means the
+searches offsets of ±15 frames (:mod:`xmodal.sync.offsets`): a positive offset means the
 audio comes early. Its confidence is the SyncNet tool's ``median - min`` distance, with no
 threshold: it always gives a number.
 
@@ -25,9 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from xmodal.evaluation.sync import DEFAULT_MAX_OFFSET, FPS, WINDOW_FRAMES, estimate_offset
-from xmodal.evaluation.sync import offset_distances as _offset_distances
 from xmodal.sync.clip import SAMPLE_RATE, SyncCheckError, find_videos, probe_picture_and_sound
+from xmodal.sync.common import SyncCheck, default_model_dir, too_short
+from xmodal.sync.offsets import DEFAULT_MAX_OFFSET, FPS, WINDOW_FRAMES, estimate_offset
+from xmodal.sync.offsets import offset_distances as _offset_distances
+from xmodal.sync.windows import ClipArrays, SyncRuns, embed_clip, load_talking_split, mfcc_features
 
 ANALYSIS_SIDE = 480  # frames are downscaled so their longer side is at most this
 
@@ -132,7 +134,6 @@ def face_clip(
     Raises:
         FaceError: no face or several faces.
     """
-    from xmodal.evaluation.sync_data import ClipArrays, mfcc_features
     from xmodal.features.face import crop_mouths, mouth_boxes, single_face_track, track_faces
 
     tracks = track_faces(gray, detect_every=detect_every)
@@ -174,16 +175,13 @@ def check_with_syncnet(
         max_seconds: analyse only the start of long videos.
 
     Returns:
-        A :class:`~xmodal.sync.check.SyncCheck` (always a clear offset: no threshold).
+        A :class:`~xmodal.sync.common.SyncCheck` (always a clear offset: no threshold).
 
     Raises:
         MediaError: unreadable file, no video stream.
         SyncCheckError: no audio track, too short.
         FaceError: no face, several faces.
     """
-    from xmodal.evaluation.sync_data import embed_clip
-    from xmodal.sync.check import SyncCheck, too_short
-
     path = Path(path)
     gray, audio = read_clip(path, max_seconds)
     too_short(path, len(gray), max_offset, min_windows)
@@ -289,9 +287,7 @@ def train_syncnet(
     """
     import torch
 
-    from xmodal.evaluation.sync_data import SyncRuns, load_talking_split
     from xmodal.models.sync_net import SyncNet, SyncNetConfig
-    from xmodal.sync.check import default_model_dir
     from xmodal.training.loop import TrainConfig, train
 
     root = Path(folder)

@@ -23,9 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from xmodal.evaluation.sync import DEFAULT_MAX_OFFSET, valid_windows
 from xmodal.features.landmarks import LIP_SIGNALS
 from xmodal.sync.clip import LipClip, audio_bands, find_videos, read_lip_clip
+from xmodal.sync.common import LIPS_FILE, default_model_dir
+from xmodal.sync.offsets import DEFAULT_MAX_OFFSET, valid_windows
 from xmodal.sync.scorer import (
     DEFAULT_THRESHOLD,
     LipScorer,
@@ -34,8 +35,6 @@ from xmodal.sync.scorer import (
     select_signals,
     video_inputs,
 )
-
-LIPS_FILE = "lips.npz"
 
 
 @dataclass
@@ -108,6 +107,8 @@ def fit_lip_scorer(
     out_dir: str | os.PathLike[str] | None = None,
     *,
     threshold: float | None = None,
+    floor: float | None = None,
+    agree_bonus: float | None = None,
     info: dict[str, Any] | None = None,
     progress: bool = False,
 ) -> LipScorer:
@@ -117,7 +118,12 @@ def fit_lip_scorer(
         clips: ``(lips (T, 9), bands (T', 40))`` per clip, both on the 25 fps grid.
         config: the training settings.
         out_dir: the training run directory (None: a temporary one, removed after).
-        threshold: the confidence threshold to store (None: the shipped model's).
+        threshold: the least score for a clear offset (None: the shipped model's, with its
+            floor and agreement bonus unless they are given).
+        floor: the least score for any answer (None: the shipped model's with its threshold,
+            else the threshold: clear or nothing).
+        agree_bonus: added to the confidence when the training-free cue agrees (None: as the
+            floor).
         info: stored with the scorer (what it was trained on).
         progress: show a progress bar.
 
@@ -174,10 +180,17 @@ def fit_lip_scorer(
             )  # fmt: skip
         finally:
             torch.set_num_threads(threads)
+    shipped = shipped_thresholds()
+    if threshold is None:
+        threshold = shipped["threshold"]
+        floor = shipped["floor"] if floor is None else floor
+        agree_bonus = shipped["agree_bonus"] if agree_bonus is None else agree_bonus
     return LipScorer(
         **model.export(),
         max_offset=config.max_offset,
-        threshold=shipped_threshold() if threshold is None else float(threshold),
+        threshold=float(threshold),
+        floor=None if floor is None else float(floor),
+        agree_bonus=float(agree_bonus or 0.0),
         signals=config.signals,
         info={
             **(info or {}),
@@ -187,12 +200,15 @@ def fit_lip_scorer(
     )
 
 
-def shipped_threshold() -> float:
-    """The shipped model's confidence threshold (``DEFAULT_THRESHOLD`` before one is shipped)."""
+def shipped_thresholds() -> dict[str, Any]:
+    """The shipped model's ``threshold``, ``floor`` and ``agree_bonus`` (``DEFAULT_THRESHOLD``,
+    no floor and no bonus before one is shipped)."""
     try:
-        return default_scorer().threshold
+        scorer = default_scorer()
     except FileNotFoundError:
-        return DEFAULT_THRESHOLD
+        return {"threshold": DEFAULT_THRESHOLD, "floor": None, "agree_bonus": 0.0}
+    return {"threshold": scorer.threshold, "floor": scorer.floor,
+            "agree_bonus": scorer.agree_bonus}  # fmt: skip
 
 
 def read_clips(
@@ -220,6 +236,8 @@ def train_lips(
     config: LipTrainConfig | None = None,
     *,
     threshold: float | None = None,
+    floor: float | None = None,
+    agree_bonus: float | None = None,
     install: bool = False,
     progress: bool = True,
 ) -> dict[str, Any]:
@@ -229,7 +247,8 @@ def train_lips(
         paths: video files and/or folders (searched recursively).
         out_dir: where the model (and its training run, under ``run/``) goes.
         config: training settings.
-        threshold: the least confidence for a clear offset (None: the shipped model's).
+        threshold, floor, agree_bonus: how evidence becomes an answer
+            (:func:`fit_lip_scorer`; None: the shipped model's).
         install: also make it the default model of ``xmodal sync check``.
         progress: show progress bars.
 
@@ -239,7 +258,6 @@ def train_lips(
     Raises:
         SyncCheckError: no usable video.
     """
-    from xmodal.sync.check import default_model_dir
     from xmodal.sync.clip import SyncCheckError
 
     out = Path(out_dir)
@@ -249,8 +267,9 @@ def train_lips(
     info = {"trained_on": [Path(c.path).name for c in clips]}
     try:
         scorer = fit_lip_scorer(
-            usable, config, out / "run", threshold=threshold, info=info, progress=progress
-        )
+            usable, config, out / "run", threshold=threshold, floor=floor,
+            agree_bonus=agree_bonus, info=info, progress=progress,
+        )  # fmt: skip
     except ValueError as e:
         shown = "; ".join(skipped[:3])
         raise SyncCheckError(

@@ -29,14 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from xmodal.evaluation.sync import (
-    DEFAULT_MAX_OFFSET,
-    chance_accuracy,
-    estimate_offset,
-    offset_distances,
-    shift_windows,
-    sync_accuracy,
-)
+from xmodal.evaluation.sync import chance_accuracy, shift_windows, sync_accuracy
+from xmodal.sync.offsets import DEFAULT_MAX_OFFSET, estimate_offset, offset_distances
 
 OBJECTIVE_NAMES = {"multiway": "Multi-way matching", "syncnet": "SyncNet", "avenet": "AVE-Net"}
 # The paper's Table 1 (LRS2), K = 5 and K = 15 only (accuracy, %).
@@ -330,7 +324,7 @@ def _run(
 
     from xmodal.data.manifest import read_dataset_info
     from xmodal.evaluation.report import mean_std
-    from xmodal.evaluation.sync_data import SyncRuns, embed_clip, load_talking_split
+    from xmodal.sync.windows import SyncRuns, embed_clip, load_talking_split
     from xmodal.utils import atomic_path, read_json, write_json
 
     out = Path(out_dir)

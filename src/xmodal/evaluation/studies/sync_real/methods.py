@@ -25,12 +25,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from xmodal.evaluation.sync import lag_correlations, null_zscore
-from xmodal.sync.scorer import NULL_COUNT, NULL_SHIFT, stack_context, standardise
+from xmodal.sync.cues import INNER, correlation_estimate, jaw_energy_cue, log_energy
+from xmodal.sync.scorer import stack_context, standardise
 
 Clip = tuple[np.ndarray, np.ndarray]  # (lips (T, 9), bands (Ta, 40))
 
-INNER, JAW = 0, 4  # columns of LIP_SIGNALS
 RIDGE_CONTEXT = 3  # audio frames on each side for audio-to-lips
 RIDGE_LAMBDA = 1.0  # ridge penalty per window (chosen on the development clips)
 
@@ -41,36 +40,6 @@ class Estimate:
 
     offset: int
     confidence: float
-
-
-def log_energy(bands: np.ndarray) -> np.ndarray:
-    """(Ta, 40) log-mel bands -> (Ta,) log of the summed band energies."""
-    b = np.asarray(bands, np.float64)
-    top = b.max(axis=1, keepdims=True)
-    return (top + np.log(np.exp(b - top).sum(axis=1, keepdims=True)))[:, 0]
-
-
-def _correlation_estimate(
-    video: np.ndarray, audio: np.ndarray, max_offset: int
-) -> tuple[int, float]:
-    """Peak of the lag correlations, and its z-score against rotated audio."""
-    curve = lag_correlations(video, audio, max_offset)
-    if not np.isfinite(curve).any():
-        return 0, float("nan")
-    peak = float(np.nanmax(curve))
-    n = len(audio)
-    null = []
-    if n >= 2 * NULL_SHIFT + 2:
-        for s in np.unique(np.linspace(NULL_SHIFT, n - NULL_SHIFT, NULL_COUNT).round().astype(int)):
-            c = lag_correlations(video, np.roll(audio, s), max_offset)
-            if np.isfinite(c).any():
-                null.append(np.nanmax(c))
-    conf = null_zscore(peak, np.asarray(null)) if len(null) >= 2 else float("nan")
-    return int(np.nanargmax(curve)) - max_offset, conf
-
-
-def _change(x: np.ndarray) -> np.ndarray:
-    return np.r_[0.0, np.diff(x)] if len(x) else x
 
 
 class ApertureEnergy:
@@ -86,7 +55,7 @@ class ApertureEnergy:
         return self
 
     def estimate(self, lips: np.ndarray, bands: np.ndarray) -> Estimate:
-        return Estimate(*_correlation_estimate(lips[:, INNER], log_energy(bands), self.max_offset))
+        return Estimate(*correlation_estimate(lips[:, INNER], log_energy(bands), self.max_offset))
 
 
 class JawEnergyChange(ApertureEnergy):
@@ -95,8 +64,7 @@ class JawEnergyChange(ApertureEnergy):
     name = "jaw-energy-change"
 
     def estimate(self, lips: np.ndarray, bands: np.ndarray) -> Estimate:
-        audio = _change(log_energy(bands))
-        return Estimate(*_correlation_estimate(lips[:, JAW], audio, self.max_offset))
+        return Estimate(*jaw_energy_cue(lips, bands, self.max_offset))
 
 
 class AudioToLips:
@@ -130,7 +98,7 @@ class AudioToLips:
         if self.weights is None:
             raise RuntimeError("fit() first")
         predicted = self._inputs(bands) @ self.weights  # (Ta,)
-        return Estimate(*_correlation_estimate(lips[:, INNER], predicted, self.max_offset))
+        return Estimate(*correlation_estimate(lips[:, INNER], predicted, self.max_offset))
 
 
 class MultiWay:

@@ -1,4 +1,4 @@
-"""Clip arrays and window datasets for the sync network (synthetic world and real footage).
+"""Clip arrays and window datasets for the SyncNet route (synthetic world and real footage).
 
 A clip becomes two aligned per-frame arrays at 25 fps:
 
@@ -10,7 +10,7 @@ A clip becomes two aligned per-frame arrays at 25 fps:
 Window ``i`` is video frames ``i..i+4`` and MFCC frames ``4i..4i+19`` (the same 0.2 s); a clip
 of T frames has ``T - 4`` windows of each. :class:`SyncRuns` serves runs of consecutive windows
 for :class:`xmodal.models.sync_net.SyncNet` training; :func:`embed_clip` embeds every window of
-a clip for offset estimation (:mod:`xmodal.evaluation.sync`).
+a clip for offset estimation (:mod:`xmodal.sync.offsets`).
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from xmodal.evaluation.sync import FPS, WINDOW_FRAMES
+from xmodal.sync.clip import SAMPLE_RATE
+from xmodal.sync.offsets import WINDOW_FRAMES
 
-SAMPLE_RATE = 16000
 MFCC_PER_FRAME = 4  # 100 MFCC frames/s over 25 video frames/s
 MFCC_WINDOW = 20  # MFCC frames per window (0.2 s)
 
@@ -283,8 +283,3 @@ def embed_clip(
         e = model.config.embed_dim
         return np.zeros((0, e), np.float32), np.zeros((0, e), np.float32)
     return np.concatenate(v_out), np.concatenate(a_out)
-
-
-def frames_to_ms(frames: float) -> float:
-    """An offset in 25 fps frames, in milliseconds."""
-    return 1000.0 * frames / FPS

@@ -1,4 +1,5 @@
-"""Clip arrays on the 25 fps window grid, window datasets, and loading a talking dataset."""
+"""Clip arrays on the 25 fps window grid, window datasets, and loading a talking dataset
+(:mod:`xmodal.sync.windows`)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from xmodal.evaluation.sync_data import (
+from xmodal.sync.windows import (
     ClipArrays,
     SyncRuns,
     embed_clip,
