@@ -1,7 +1,7 @@
 """`check_video` on real footage with the shipped model: offsets, --fix, and no clear offset.
 
-The clips used here (tk16, tk19) were never used to train or tune the shipped model
-(tk01-tk15 were).
+tk19 and tk27 (the frozen split) were never used to train or tune the shipped model; tk16 has
+been a training clip since 2026-12-07 (tk01-tk18 and tk22 are).
 """
 
 from __future__ import annotations
@@ -90,3 +90,16 @@ def test_plot_and_the_installed_default(tk19, tmp_path, monkeypatch):
     monkeypatch.setenv("XMODAL_SYNC_MODEL", str(installed))
     scorer, where, _ = load_model(None)
     assert where == str(installed) and scorer.threshold == default_scorer().threshold
+
+
+def test_a_frozen_clip_gets_its_injected_shift_back(shared_media, tmp_path):
+    """tk27 is in the frozen final split (docs/sync.md): never trained on, never tuned on.
+    Its audio moved 6 frames earlier reads as its own offset plus 6, within a frame."""
+    path = shared_media / "talking" / "tk27_mimictalk_German_20s.mp4"
+    frames, audio = read_video(path, end=10.0), read_audio(path)[: 10 * 16000]
+    own = check_video(path, max_seconds=10)
+    early = tmp_path / "early.mp4"
+    write_mp4(early, frames, 25, shift_audio(audio, -6, 16000), 16000)
+    moved = check_video(early)
+    assert own.offset_frames is not None and moved.offset_frames is not None
+    assert abs(moved.offset_frames - own.offset_frames - 6) <= 1
