@@ -105,4 +105,8 @@ def test_too_short_for_any_window(scorer):
 def test_the_shipped_model_loads():
     shipped = default_scorer()
     assert shipped.video_w.shape == (90, 8) and shipped.audio_w.shape == (400, 8)
-    assert len(shipped.info["trained_on"]) == 15 and 0 < shipped.threshold < 10
+    assert len(shipped.info["trained_on"]) == 19 and 0 < shipped.threshold < 10
+    assert not any(n.startswith(("tk19", "tk26", "tk27", "tk28", "tk29", "tk30"))
+                   for n in shipped.info["trained_on"])  # fmt: skip
+    t = shipped.thresholds()  # a floor below the threshold: low-confidence answers exist
+    assert 0 < t.floor < t.clear == shipped.threshold and t.agree_bonus == 0.5
