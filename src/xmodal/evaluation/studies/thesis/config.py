@@ -46,7 +46,8 @@ def _thesis_translator() -> Seq2SeqConfig:
 
 @dataclass
 class ThesisStudyConfig:
-    """Settings of the thesis study (defaults: the full study, about 30 min on 2 CPU cores)."""
+    """Settings of the thesis study (defaults: the full study; at 1,000 clips and 3 seeds its plan
+    estimates about 2.5 hours on 2 CPU cores, docs/studies.md)."""
 
     seeds: int = 3  # seeds per row (model initialisation and data order)
     first_seed: int = 0  # the seeds are first_seed, first_seed + 1, ...
