@@ -123,6 +123,19 @@ def coverage_accuracy(
     return out
 
 
+def row_scores(
+    rows: Sequence[dict[str, Any]], bonus: float, within: int = 1
+) -> dict[str, list[float]]:
+    """The scores (:func:`score`) of ``rows`` (``{"kind": "shift" | "swap", "offset",
+    "confidence", "cue_offset"}``) by kind: in-sync copies under "shift", swaps under "swap"."""
+    out: dict[str, list[float]] = {"shift": [], "swap": []}
+    for r in rows:
+        if r["kind"] in out:
+            agree = agrees(r["offset"], r["cue_offset"], within)
+            out[r["kind"]].append(score(r["confidence"], agree, bonus))
+    return out
+
+
 def choose_bonus(
     rows: Sequence[dict[str, Any]], bonuses: Sequence[float], flagged: float = 0.9,
     within: int = 1,
@@ -138,8 +151,7 @@ def choose_bonus(
     """
     best: tuple[float, float, float] | None = None
     for bonus in bonuses:
-        s = {kind: [score(r["confidence"], agrees(r["offset"], r["cue_offset"], within), bonus)
-                    for r in rows if r["kind"] == kind] for kind in ("shift", "swap")}  # fmt: skip
+        s = row_scores(rows, bonus, within)
         floor = calibrate_floor(s["swap"], flagged)
         coverage = float(np.mean(np.asarray(s["shift"]) >= floor))
         if best is None or coverage > best[2] + 1e-12:

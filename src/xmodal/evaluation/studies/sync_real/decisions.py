@@ -27,11 +27,10 @@ from xmodal.sync.decide import (
     LOW,
     NONE,
     Thresholds,
-    agrees,
     choose_bonus,
     coverage_accuracy,
     decide,
-    score,
+    row_scores,
 )
 
 MODEL, CUE = "multiway", "jaw-energy-change"
@@ -65,8 +64,7 @@ def join_views(model_rows: list[dict[str, Any]], cue_rows: list[dict[str, Any]])
 def calibrate(rows: list[dict[str, Any]]) -> Thresholds:
     """The thresholds calibrated on ``rows`` (joined shift and swap rows)."""
     bonus, floor, _ = choose_bonus(rows, BONUSES, FLAGGED)
-    scores = {kind: [score(r["confidence"], agrees(r["offset"], r["cue_offset"], 1), bonus)
-                     for r in rows if r["kind"] == kind] for kind in ("shift", "swap")}  # fmt: skip
+    scores = row_scores(rows, bonus)
     finite = {k: [max(v, -1e9) for v in vs] for k, vs in scores.items()}
     clear = max(balanced_threshold(finite["shift"], finite["swap"]), floor)
     return Thresholds(clear=float(clear), floor=float(floor), agree_bonus=float(bonus))
@@ -129,13 +127,8 @@ def trade_off(rows: list[dict[str, Any]], bonus: float, points: int = 41) -> lis
     """Coverage of in-sync copies against the relative accuracy of the answered ones, and the
     share of swaps flagged, as the floor sweeps the scores (``bonus`` fixed)."""
     shifts = [r for r in rows if r["kind"] == "shift"]
-    swaps = [r for r in rows if r["kind"] == "swap"]
-
-    def scored(rs: list) -> np.ndarray:
-        return np.array([score(r["confidence"], agrees(r["offset"], r["cue_offset"], 1), bonus)
-                         for r in rs])  # fmt: skip
-
-    s_shift, s_swap = scored(shifts), scored(swaps)
+    scores = row_scores(rows, bonus)
+    s_shift, s_swap = np.asarray(scores["shift"]), np.asarray(scores["swap"])
     finite = np.concatenate([s_shift, s_swap])
     finite = finite[np.isfinite(finite)]
     if not len(finite):

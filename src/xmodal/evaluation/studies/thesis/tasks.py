@@ -465,7 +465,7 @@ def run_tasks(data: ThesisData, config: ThesisStudyConfig, out: Path, *, workers
 
     picks = study_picks(config, out)
     tasks = study_tasks(config)
-    waiting = bool(config.structured_best) and picks is None and bool(pick_tasks(config, None))
+    waiting = picks is None and bool(pick_tasks(config, None))  # row (b) picks them later
     tasks += pick_tasks(config, picks) if picks is not None else []
     per_seed: dict[int, dict[str, Any]] = {
         s: {"models": {}, "disentanglement": {}, "speech": {}, "curve": {}, "speech2": {},
