@@ -25,9 +25,17 @@ Wall and process CPU time are both reported (on a shared machine other processes
 time); the ratio is (decode-only + transcribe-only) time / ingest time, in wall time and in
 CPU time (the latter is what other jobs on a shared machine cannot inflate).
 
+**Notes** (``--notes-mb MB``): one plain-text note of ``MB`` megabytes of English prose
+(paragraphs drawn from this repository's docs, shuffled, repeated to size) against the bound
+for notes: the sentence encoder (MiniLM) alone, batched as ingest batches it, on a sample of
+the same note's chunks, in ``--workers`` processes of one thread each (the parallelism ingest
+uses). Reports MB/s of note text for both and their ratio (target: ingest >= 0.7 of the
+encoder's rate), and the ingest's wall time (target: an 11 MB note in <= 2 minutes).
+
 Usage:
     python benchmarks/bench_library_ingest.py [--files 3] [--seconds 8] [--workers 1]
         [--width 1920 --height 1080 --fps 30]
+    python benchmarks/bench_library_ingest.py --notes-mb 11 --workers 2
 """
 
 from __future__ import annotations
@@ -44,6 +52,9 @@ from pathlib import Path
 import numpy as np
 
 TARGET_RATIO = 0.5
+NOTES_TARGET_RATIO = 0.7
+NOTES_TARGET_S_PER_11MB = 120.0
+REPO = Path(__file__).resolve().parents[1]
 SR = 16000
 MEDIA = Path(os.environ.get("XMODAL_TEST_MEDIA", Path(__file__).resolve().parents[2] / "shared"
                             / "media"))  # fmt: skip
@@ -152,6 +163,96 @@ def ingest(files: list[Path], lib_dir: Path, workers: int, transcribe: bool) -> 
         raise RuntimeError(f"ingest failed: {report.failed}")
 
 
+def make_note(path: Path, megabytes: float, seed: int = 0) -> Path:
+    """A plain-text note of about ``megabytes`` MB: this repository's docs' paragraphs, shuffled
+    and repeated (real prose and code, as a long journal or export holds)."""
+    import random
+    import re
+
+    paragraphs = []
+    for doc in sorted((REPO / "docs").glob("*.md")) + [REPO / "README.md"]:
+        text = doc.read_text(encoding="utf-8")
+        paragraphs += [p.strip() for p in re.split(r"\n\s*\n", text) if len(p.strip()) > 40]
+    rng = random.Random(seed)
+    out, size = [], 0
+    while size < megabytes * 1e6:
+        rng.shuffle(paragraphs)
+        for p in paragraphs:
+            out.append(p)
+            size += len(p.encode("utf-8")) + 2
+            if size >= megabytes * 1e6:
+                break
+    path.write_text("\n\n".join(out), encoding="utf-8")
+    return path
+
+
+def _encode_rate(chunks: list[str]) -> tuple[float, float]:
+    """(bytes, seconds) of MiniLM encoding ``chunks`` in this process on one thread, after a
+    warm-up (what one ingest worker does)."""
+    import torch
+
+    from xmodal.library.embed import IngestConfig, shared_encoder
+
+    torch.set_num_threads(1)
+    encoder = shared_encoder(IngestConfig().text_encoder).load()
+    encoder.extract(chunks[:8])
+    t0 = time.perf_counter()
+    encoder.extract(chunks)
+    return float(sum(len(c.encode("utf-8")) for c in chunks)), time.perf_counter() - t0
+
+
+def encoder_bound(chunks: list[str], workers: int) -> float:
+    """MB/s of the sentence encoder alone on ``chunks`` in ``workers`` one-thread processes."""
+    import multiprocessing
+
+    share = [chunks[i::workers] for i in range(workers)]
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        rates = [b / s for b, s in pool.map(_encode_rate, share)]
+    return sum(rates) / 1e6
+
+
+def notes_bench(megabytes: float, workers: int, sample: int) -> None:
+    from xmodal.library.embed import IngestConfig
+    from xmodal.library.library import Library
+    from xmodal.library.notes import chunk_note
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-notes-"))
+    try:
+        note = make_note(tmp / "journal.txt", megabytes)
+        size = note.stat().st_size / 1e6
+        config = IngestConfig()
+        chunks = chunk_note(note.read_text(encoding="utf-8"), config.note_chunk_chars)
+        rng = np.random.default_rng(0)
+        picked = sorted(rng.choice(len(chunks), min(sample, len(chunks)), replace=False))
+        bound = encoder_bound([chunks[i] for i in picked], workers)
+        warm = make_note(tmp / "warm.txt", 0.01, seed=1)
+        with Library.open(tmp / "warm-lib") as lib:
+            lib.add([warm], workers=1, progress=False)
+        with Library.open(tmp / "lib") as lib:
+            wall, cpu = timed(lambda: lib.add([note], workers=workers, progress=False))
+            stats = lib.stats()
+        if stats["entries"] != 1 or stats["segments"] != len(chunks):
+            raise RuntimeError(
+                f"ingest stored {stats['entries']} entries and "
+                f"{stats['segments']} segments, expected 1 and {len(chunks)}"
+            )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    rate = size / wall
+    print(f"one {size:.2f} MB text note, {len(chunks)} chunks of <= {config.note_chunk_chars} "
+          f"characters, {workers} worker(s)")  # fmt: skip
+    print(f"bound: the sentence encoder alone on {len(picked)} of its chunks: {bound:.4f} MB/s")
+    print(f"ingest: {wall:.1f} s wall, {cpu:.1f} s CPU: {rate:.4f} MB/s")
+    ratio = rate / bound
+    verdict = "meets" if ratio >= NOTES_TARGET_RATIO else "misses"
+    print(f"ingest = {ratio:.2f} x the encoder's rate ({verdict} the target >= "
+          f"{NOTES_TARGET_RATIO})")  # fmt: skip
+    eleven = 11.0 / rate
+    verdict = "meets" if eleven <= NOTES_TARGET_S_PER_11MB else "misses"
+    print(f"an 11 MB note at this rate: {eleven:.0f} s ({verdict} the target <= "
+          f"{NOTES_TARGET_S_PER_11MB:.0f} s); the encoder alone: {11.0 / bound:.0f} s")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--files", type=int, default=3, help="files to ingest")
@@ -160,7 +261,22 @@ def main() -> None:
     parser.add_argument("--height", type=int, default=1080)
     parser.add_argument("--fps", type=int, default=30)
     parser.add_argument("--workers", type=int, default=1, help="processes for both runs")
+    parser.add_argument(
+        "--notes-mb",
+        type=float,
+        default=None,
+        help="benchmark one text note of this many MB instead of media",
+    )
+    parser.add_argument(
+        "--sample",
+        type=int,
+        default=256,
+        help="notes: chunks the encoder-alone bound is measured on",
+    )
     args = parser.parse_args()
+    if args.notes_mb is not None:
+        notes_bench(args.notes_mb, args.workers, args.sample)
+        return
 
     import torch
 

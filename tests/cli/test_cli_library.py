@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.library.test_ingest import write_clip, write_notes
+from tests.library.test_ingest import speech, write_aiff, write_clip, write_jpeg, write_notes
 from xmodal.cli import app
 
 runner = CliRunner()
@@ -86,6 +86,92 @@ def test_add_exits_1_when_every_file_fails(tmp_path: Path) -> None:
     result = _run("add", str(bad), "--library", str(tmp_path / "lib"), "--no-progress")
     assert result.exit_code == 1
     assert f"failed: {bad}: " in result.output and "1 failed" in result.stdout
+
+
+def test_add_verbose_lists_what_was_ignored_and_why(tmp_path: Path, shared_media: Path):
+    src = tmp_path / "src"
+    src.mkdir()
+    memo = write_aiff(src / "memo.aiff", speech(shared_media, 1.0))  # taken by content
+    text = src / "todo.xyz"
+    text.write_text("Call the plumber about the kitchen tap on Monday.\n" * 20)
+    photo = write_jpeg(src / "photo.jpg")
+    args = ["--library", str(tmp_path / "lib"), "--workers", "1", "--no-progress",
+            "--no-transcribe", "--no-tags"]  # fmt: skip
+
+    added = _run("add", str(src), *args, "--verbose")
+    assert added.exit_code == 0, added.output
+    lines = added.stdout.splitlines()
+    assert lines[0] == f"added: {memo}"
+    assert lines[1] == f"ignored: {photo}: image (not ingested)"
+    assert lines[2].startswith(f"ignored: {text}: not media: not a readable media file")
+    assert lines[3].startswith(
+        "1 added, 0 updated, 0 moved, 0 unchanged, 0 duplicates, 0 failed, 2 ignored in"
+    )
+
+    quiet = _run("add", str(src), *args)
+    assert quiet.exit_code == 0 and "ignored:" not in quiet.stdout
+    assert quiet.stdout.startswith("0 added, 0 updated, 0 moved, 1 unchanged")
+    assert "2 ignored" in quiet.stdout
+
+
+def test_an_awkward_folder_goes_in_with_every_bad_file_named(tmp_path: Path, shared_media: Path):
+    """Notes in odd encodings and formats, recordings with odd suffixes, and broken files: every
+    good file in, every bad one named with its reason, no traceback; a rerun changes nothing."""
+    from tests.library.test_documents import encrypt_pdf, write_docx, write_pdf
+    from tests.library.test_ingest import write_sphere
+
+    src = tmp_path / "awkward"
+    src.mkdir()
+    (src / "cafe.md").write_bytes("Café notes: rotate the knife".encode("latin-1"))
+    (src / "bom.txt").write_bytes(b"\xef\xbb\xbfKettle on the left burner.")
+    (src / "utf16.txt").write_bytes("Spoon moved up.".encode("utf-16"))
+    pdf = write_pdf(src / "lease.pdf", [["Intro."], ["Terms."], ["The quarterly lease renewal."]])
+    write_docx(src / "field.docx")
+    (src / "page.html").write_text("<h1>Trip</h1><p>Train at nine.</p>", encoding="utf-8")
+    memo = write_aiff(src / "memo.aiff", speech(shared_media, 1.0))
+    sph = write_sphere(src / "call.sph", speech(shared_media, 1.0))
+    bad = {
+        "binary.txt": "binary data, not text",
+        "locked.pdf": "encrypted PDF (needs a password)",
+        "half.pdf": "broken PDF",
+        "fake.docx": "not a Word .docx file",
+        "empty.md": "empty note (no text to index)",
+        "broken.mp4": "not a readable media file",
+    }
+    (src / "binary.txt").write_bytes(b"\x00\x01" * 300)
+    encrypt_pdf(pdf, src / "locked.pdf", "secret", "owner")
+    (src / "half.pdf").write_bytes(pdf.read_bytes()[: pdf.stat().st_size // 2])
+    (src / "fake.docx").write_text("not a zip at all")
+    (src / "empty.md").write_text("\n\n  \n")
+    (src / "broken.mp4").write_bytes(b"nope" * 300)
+    (src / "clip.mp4").mkdir()  # a folder named like a video
+    (src / "loop").symlink_to(src / "loop")  # a symlink loop
+    args = ["--library", str(tmp_path / "lib"), "--workers", "1", "--no-progress",
+            "--no-transcribe", "--no-tags"]  # fmt: skip
+
+    first = _run("add", str(src), *args, "-v")
+    assert first.exit_code == 0, first.output
+    assert "Traceback" not in first.output
+    good = ["bom.txt", "cafe.md", "call.sph", "field.docx", "lease.pdf", "memo.aiff",
+            "page.html", "utf16.txt"]  # fmt: skip
+    added = sorted(Path(line[len("added: "):]).name for line in first.stdout.splitlines()
+                   if line.startswith("added: "))  # fmt: skip
+    assert added == good and memo.exists() and sph.exists()
+    for name, reason in bad.items():
+        assert f"failed: {src / name}: {reason}" in first.output, name
+    summary = first.stdout.splitlines()[-1]
+    assert summary.startswith(f"{len(good)} added, 0 updated, 0 moved, 0 unchanged, "
+                              f"0 duplicates, {len(bad)} failed")  # fmt: skip
+
+    again = _run("add", str(src), *args)
+    assert again.exit_code == 0 and "Traceback" not in again.output
+    assert again.stdout.splitlines()[-1].startswith(
+        f"0 added, 0 updated, 0 moved, {len(good)} unchanged, 0 duplicates, {len(bad)} failed"
+    )
+    found = _run("search", "quarterly lease renewal", "--library", str(tmp_path / "lib"),
+                 "--json", "-k", "1")  # fmt: skip
+    (hit,) = json.loads(found.stdout)
+    assert (Path(hit["path"]).name, hit["place"]) == ("lease.pdf", "page 3")
 
 
 def test_commands_on_a_missing_library_say_so(tmp_path: Path) -> None:

@@ -405,3 +405,141 @@ def test_worker_processes_give_the_same_vectors_as_one_process(tmp_path: Path) -
                 assert set(a.vectors) == set(b.vectors)
                 for space in a.vectors:
                     np.testing.assert_allclose(a.vectors[space], b.vectors[space], atol=1e-4)
+
+
+# ----------------------------------------------------------------------------- by content
+
+
+def speech(shared_media: Path, seconds: float = 1.5) -> np.ndarray:
+    """The first ``seconds`` of a real LibriVox recording, 16 kHz mono."""
+    from xmodal.media import read_audio
+
+    return read_audio(shared_media / "sp01_librivox_sas_0870.wav", SR, start=0.0, end=seconds)
+
+
+def write_aiff(path: Path, audio: np.ndarray) -> Path:
+    """Apple AIFF (big-endian 16-bit PCM), written by FFmpeg's own muxer."""
+    import av
+
+    pcm = np.clip(np.round(audio * 32767), -32768, 32767).astype(np.int16)[None]
+    with av.open(str(path), "w", format="aiff") as out:
+        stream = out.add_stream("pcm_s16be", rate=SR, layout="mono")
+        frame = av.AudioFrame.from_ndarray(pcm, format="s16", layout="mono")
+        frame.sample_rate = SR
+        for packet in [*stream.encode(frame), *stream.encode(None)]:
+            out.mux(packet)
+    return path
+
+
+def write_sphere(path: Path, audio: np.ndarray) -> Path:
+    """NIST SPHERE: FFmpeg reads it but has no muxer, so the header is written as the format
+    defines it (``NIST_1A``, its 1024-byte size, typed ``key -type value`` fields, ``end_head``,
+    padding), followed by little-endian 16-bit PCM."""
+    pcm = np.clip(np.round(audio * 32767), -32768, 32767).astype("<i2")
+    fields = [("sample_count", "-i", len(pcm)), ("sample_n_bytes", "-i", 2),
+              ("channel_count", "-i", 1), ("sample_byte_format", "-s2", "01"),
+              ("sample_rate", "-i", SR), ("sample_coding", "-s3", "pcm")]  # fmt: skip
+    header = "NIST_1A\n   1024\n" + "".join(f"{k} {t} {v}\n" for k, t, v in fields) + "end_head\n"
+    path.write_bytes(header.encode("ascii").ljust(1024, b" ") + pcm.tobytes())
+    return path
+
+
+def write_jpeg(path: Path) -> Path:
+    from PIL import Image
+
+    Image.fromarray(pattern_frames("checker", 1)[0]).save(path, quality=90)
+    return path
+
+
+@pytest.fixture
+def recordings(tmp_path: Path, shared_media: Path) -> dict[str, Path]:
+    """A folder of recordings with suffixes the library does not list, and non-media."""
+    src = tmp_path / "recordings"
+    (src / "day2").mkdir(parents=True)
+    audio = speech(shared_media)
+    files = {
+        "aiff": write_aiff(src / "memo.aiff", audio),
+        "aif": write_aiff(src / "day2" / "memo.aif", audio[: SR // 2]),
+        "sph": write_sphere(src / "call.sph", audio),
+        "wav": goforward_wav(shared_media, src / "goforward.wav"),
+        "xyz": src / "notes.xyz",
+        "bin": src / "tiny.bin",
+        "jpg": write_jpeg(src / "photo.jpg"),
+        "json": src / "sidecar.json",
+    }
+    files["xyz"].write_text("Call the plumber about the kitchen tap on Monday.\n" * 20)
+    files["bin"].write_bytes(os.urandom(100))
+    files["json"].write_text('{"recorded": "2024-05-01"}\n' * 40)
+    return files
+
+
+def test_discover_takes_recordings_by_content(recordings: dict[str, Path]) -> None:
+    from xmodal.library.discover import discover
+    from xmodal.media import probe
+
+    assert probe(recordings["sph"]).format_name == "nistsphere"  # really SPHERE, for FFmpeg
+    src = recordings["aiff"].parent
+    files, failed, ignored = discover([src])
+    assert files == sorted(recordings[k] for k in ("aiff", "aif", "sph", "wav")) and not failed
+    reasons = dict(ignored)
+    assert list(reasons) == sorted(str(recordings[k]) for k in ("xyz", "bin", "jpg", "json"))
+    assert reasons[str(recordings["xyz"])].startswith("not media: not a readable media file")
+    assert reasons[str(recordings["bin"])] == "too small to be media"
+    assert reasons[str(recordings["jpg"])] == "image (not ingested)"
+    assert reasons[str(recordings["json"])] == "unsupported type '.json'"
+
+    # named explicitly as well, a file is taken (and tried at ingest), not listed as ignored
+    files, _, ignored = discover([src, recordings["xyz"]])
+    assert recordings["xyz"] in files and len(ignored) == 3
+
+
+def test_discover_does_not_probe_files_that_cannot_be_media(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import xmodal.library.discover as discovery
+
+    src = tmp_path / "many"
+    src.mkdir()
+    for i in range(250):
+        (src / f"{i:03d}.json").write_text('{"k": 1}\n' * 100)
+        (src / f"{i:03d}.jpg").write_bytes(b"\xff\xd8\xff" + bytes(1000))
+        (src / f"{i:03d}.dat").write_bytes(b"x" * 100)
+        (src / f"{i:03d}.log").write_text("12:00 started the run without trouble\n" * 20)
+    probed: list[Path] = []
+    real = discovery._probe_reason
+
+    def counting(path: Path) -> str | None:
+        probed.append(path)
+        return real(path)
+
+    monkeypatch.setattr(discovery, "_probe_reason", counting)
+    t0 = time.perf_counter()
+    files, failed, ignored = discovery.discover([src])
+    elapsed = time.perf_counter() - t0
+    assert not files and not failed and len(ignored) == 1000
+    assert sorted(p.suffix for p in probed) == [".log"] * 250  # only the unknown, big enough
+    assert {r for p, r in ignored if p.endswith(".log")} == {
+        "not media: not a readable media file: unknown format, corrupt or truncated "
+        "(Invalid data found when processing input)"
+    }
+    assert elapsed < 10.0, f"discovering 1,000 ignorable files took {elapsed:.1f} s"
+
+
+def test_an_aiff_in_a_folder_ingests_as_audio(tmp_path: Path, recordings: dict[str, Path]):
+    config = IngestConfig(video_encoder="pixels:height=4,width=4", transcribe=False, tags=False)
+    src = recordings["aiff"].parent
+    for key in ("aif", "sph", "wav"):  # keep the run to one recording
+        recordings[key].unlink()
+    with Library.open(tmp_path / "lib", config=config) as lib:
+        report = lib.add([src], workers=1, progress=False)
+        assert report.added == [str(recordings["aiff"])] and not report.failed, report.failed
+        assert report.ignored == 4 and report.summary().startswith("1 added")
+        assert "4 ignored" in report.summary()
+        rows = report.to_dict()["ignored_files"]
+        assert {"path": str(recordings["jpg"]), "reason": "image (not ingested)"} in rows
+        (entry,) = lib.entries()
+        assert entry.modality is Modality.AUDIO and entry.path == str(recordings["aiff"])
+        assert entry.duration == pytest.approx(1.5, abs=0.02)
+        segs = lib.segments(entry.id)
+        assert segs and all(AUDIO_SPACE in s.vectors and VIDEO_SPACE not in s.vectors
+                            for s in segs)  # fmt: skip

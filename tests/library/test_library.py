@@ -208,11 +208,11 @@ def test_searches_do_not_wait_for_an_ingest_in_progress(
     embedding, release = threading.Event(), threading.Event()
     original = Embedder.embed_note
 
-    def held(self, path, entry_id, chunks=None):
+    def held(self, path, entry_id, *args, **kwargs):
         if path.name == "slow.md":
             embedding.set()
             assert release.wait(60)
-        return original(self, path, entry_id, chunks)
+        return original(self, path, entry_id, *args, **kwargs)
 
     monkeypatch.setattr(Embedder, "embed_note", held)
     options = {"workers": 1, "progress": False}

@@ -234,7 +234,7 @@ def test_a_version_1_library_gains_tag_columns(backend: Backend) -> None:
     st._write_meta(replace(st.meta(), schema_version=1))
     st.close()
     with backend.open(meta=None) as st:
-        assert st.meta().schema_version == SCHEMA_VERSION == 2
+        assert st.meta().schema_version == SCHEMA_VERSION == 3
         (old,) = st.segments(e.id)
         assert old.tags is None and old.tag_text == "" and old.text == "before tags"
         assert st.search_tags("bird") == []
@@ -242,6 +242,47 @@ def test_a_version_1_library_gains_tag_columns(backend: Backend) -> None:
         st.upsert_entry(new, [tagged(new, 0, [COCKATOO])])
         assert hit_keys(st.search_tags("parrot")) == [("new.mp4", 0)]
         assert st.segments(new.id)[0].tags == [COCKATOO]
+
+
+def test_a_version_2_library_gains_encoding_and_place(backend: Backend) -> None:
+    """Schema 2 -> 3: a library written before places opens, its note reads with no encoding
+    and its segments with no place, and new notes store both (and search returns the place)."""
+    st = backend.open()
+    e = entry("old.txt", modality=Modality.TEXT, text="lease renewal")
+    st.upsert_entry(e, segs(e, [unit(1, 0, 0, 0)], ["lease renewal"]))
+    if backend.name == "lancedb":  # what schema 2 had: no encoding, no place
+        st._entries.drop_columns(["encoding"])
+        st._segments.drop_columns(["place"])
+    else:  # ... and an unbounded full-text column on the entries
+        with st._tx() as cur:
+            table = f"{backend.pg_schema}.entries"
+            cur.execute(f"ALTER TABLE {table} DROP COLUMN encoding, DROP COLUMN tsv")
+            cur.execute(f"ALTER TABLE {table} ADD COLUMN tsv tsvector GENERATED ALWAYS AS "
+                        "(to_tsvector('english', text)) STORED")  # fmt: skip
+            cur.execute(f"ALTER TABLE {backend.pg_schema}.segments DROP COLUMN place")
+    st._write_meta(replace(st.meta(), schema_version=2))
+    st.close()
+    with backend.open(meta=None) as st:
+        assert st.meta().schema_version == SCHEMA_VERSION == 3
+        assert st.get_entry(e.id) == e and e.encoding is None
+        (old,) = st.segments(e.id)
+        assert old.place == "" and old.text == "lease renewal"
+        new = replace(entry("new.pdf", modality=Modality.TEXT, text="the quarterly lease"),
+                      encoding="cp1252")  # fmt: skip
+        page = Segment(new.id, 0, 0.0, 0.0, "the quarterly lease", {"joint": unit(0, 1, 0, 0)},
+                       place="page 3")  # fmt: skip
+        st.upsert_entry(new, [page])
+        assert st.get_entry(new.id).encoding == "cp1252"
+        assert st.segments(new.id)[0].place == "page 3"
+        (hit,) = st.search_text("quarterly")
+        assert (hit.segment, hit.place) == (0, "page 3")
+        (near,) = st.search_vector("joint", unit(0, 1, 0, 0), k=1)
+        assert near.place == "page 3" and near.entry.encoding == "cp1252"
+        assert [h.entry.id for h in st.search_text("lease renewal")] == [e.id]  # entry-level
+        words = " ".join(f"w{i:06d}x" for i in range(150_000))  # an unbounded tsvector: 2 MB
+        big = entry("big.txt", modality=Modality.TEXT, text=words + " lark", duration=None)
+        st.upsert_entry(big, [])
+        assert st.get_entry(big.id).text.endswith("lark")
 
 
 # ----------------------------------------------------------------------------- entries
@@ -490,6 +531,19 @@ def test_full_text_finds_notes_and_segments(filled: Store) -> None:
     assert filled.search_text("budget zebra") == []
     assert filled.search_text("  ?! ") == []
     assert len(filled.search_text("oranges", k=1)) == 1
+
+
+def test_a_big_note_is_stored_and_found_by_its_last_words(store: Store) -> None:
+    """An 11 MB journal's entry text is more than PostgreSQL's 1 MB tsvector holds: it is
+    stored whole, and its segments' text finds any part of it."""
+    words = [f"w{i:06d}x" for i in range(300_000)]  # 3 MB of distinct words
+    chunks = [" ".join(words[i : i + 150]) for i in range(0, len(words), 150)]
+    e = entry("journal.txt", modality=Modality.TEXT, text="\n\n".join(chunks), duration=None)
+    store.upsert_entry(e, [Segment(e.id, i, 0.0, 0.0, c, {"joint": unit(1, 0, 0, 0)})
+                           for i, c in enumerate(chunks)])  # fmt: skip
+    assert store.get_entry(e.id).text == e.text
+    (hit,) = store.search_text(words[-1])
+    assert hit.segment == len(chunks) - 1 and hit.entry.id == e.id
 
 
 # ----------------------------------------------------------------------------- tags

@@ -357,6 +357,32 @@ def test_cards_show_tags_that_search_when_clicked(
     ]
 
 
+def test_note_cards_say_where_in_the_document(
+    client: TestClient, fake_world: FakeWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import dataclass
+
+    from tests.server.fake_library import FakeResult
+
+    @dataclass
+    class PlacedResult(FakeResult):
+        place: str = ""
+
+    library = fake_world.library
+    original = library.search
+
+    def search(query, **kwargs):
+        return [PlacedResult(**vars(r), place="page 3") for r in original(query, **kwargs)]
+
+    monkeypatch.setattr(library, "search", search)
+    page = client.get("/?q=pour+tea", headers={"Accept": "text/html"})
+    assert page.status_code == 200
+    assert '<span class="place" title="where in the document">page 3</span>' in page.text
+    body = client.get("/search", params={"q": "pour tea"}).json()
+    schemas.SearchResponse.model_validate(body)
+    assert {r["place"] for r in body["results"]} == {"page 3"}
+
+
 def test_other_pages(client: TestClient, fake_world: FakeWorld) -> None:
     html = {"Accept": "text/html"}
     entry = client.get(f"/entry/{fake_world.video}?t=2", headers=html)

@@ -58,6 +58,8 @@ def _print_report(report: Any, verbose: bool = False) -> None:
                 typer.echo(f"{name}: {path}")
         for path, same in report.duplicates:
             typer.echo(f"duplicate: {path} (same content as {same})")
+        for path, reason in report.ignored_files:
+            typer.echo(f"ignored: {path}: {reason}")
     typer.echo(report.summary())
 
 
@@ -83,10 +85,18 @@ def add(
         False, "--watch", help="Then keep following the folders for new and changed files."
     ),
     interval: float = typer.Option(2.0, "--interval", min=0.1, help="Seconds between polls."),
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="List every file's outcome."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="List every file's outcome, and what was ignored and why."
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
-    """Ingest video, audio and .txt/.md notes into the library.
+    """Ingest video, audio and notes into the library.
+
+    Notes: .txt and .md in any common encoding (detected and recorded), .pdf (by page), .docx
+    and .html (by heading); a hit says where it is ("page 3").
+
+    In folders, files with other suffixes are probed and taken when FFmpeg decodes audio or
+    video in them (.aiff, NIST .sph, ...); the rest are ignored (--verbose lists them).
 
     Unchanged files are skipped, moved or renamed files only get their path updated (found by
     content hash), changed files are re-embedded. A corrupt or unsupported file is reported
@@ -195,17 +205,17 @@ def search(
 
 
 def results_table(results: list[Any], title: str | None = None) -> Any:
-    """A rich table of search results: rank, score, modality, path, time range, lists, what is
-    seen (the segment's tags), text."""
+    """A rich table of search results: rank, score, modality, path, where (the time range, or a
+    note's page or heading), lists, what is seen (the segment's tags), text."""
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
     for col, justify in (("#", "right"), ("score", "right"), ("modality", "left"),
-                         ("path", "left"), ("time", "left"), ("matched by", "left"),
+                         ("path", "left"), ("where", "left"), ("matched by", "left"),
                          ("seen", "left"), ("text", "left")):  # fmt: skip
         table.add_column(col, justify=justify)  # type: ignore[arg-type]
     for r in results:
-        span = f"{_clock(r.start)}–{_clock(r.end)}" if r.start is not None else ""
+        span = f"{_clock(r.start)}–{_clock(r.end)}" if r.start is not None else r.place
         snippet = r.text if len(r.text) <= 80 else r.text[:79] + "…"
         seen = ", ".join(t.name for t in r.tags[:3])
         table.add_row(str(r.rank), f"{r.score:.4f}", r.modality.value, r.path, span,

@@ -17,9 +17,11 @@ memory stays bounded on long files. Per window:
   ``face`` from the same frames, their words for full text, and ``tags-frozen`` (MiniLM of the
   tags).
 
-A note is one segment, or several (paragraphs packed up to ``note_chunk_chars``) when long; it
-gets ``text-frozen`` and ``joint`` (text) vectors. YAML front matter (a leading ``---`` block)
-may give ``date:`` (the entry's created time) and ``tags:``.
+A note (text or Markdown in any common encoding, PDF, Word, HTML: :mod:`xmodal.library.notes`)
+is one segment, or several (paragraphs packed up to ``note_chunk_chars``, never across a page
+or heading) when long, each with its place ("page 3"); it gets ``text-frozen`` and ``joint``
+(text) vectors. YAML front matter (a leading ``---`` block) may give ``date:`` (the entry's
+created time) and ``tags:``.
 
 The library's model id names the encoders and the joint model (:meth:`Embedder.model_id`), so
 a library is always searched and extended with the encoders it was built with.
@@ -42,12 +44,7 @@ import numpy as np
 
 from xmodal.features.tags import Tag, TaggerConfig, VisualTagger
 from xmodal.library.joint import JointModel, open_space
-from xmodal.library.notes import (
-    chunk_note,
-    front_matter_date,
-    front_matter_tags,
-    split_front_matter,
-)
+from xmodal.library.notes import chunk_parts, read_note
 from xmodal.library.records import Entry, LibraryError, LibraryMeta, Segment
 from xmodal.library.tagging import TAG_SPACE, segment_tags, tag_vectors
 from xmodal.types import Modality
@@ -529,33 +526,71 @@ class Embedder:
             )
         return segments
 
-    def embed_note(
-        self, path: Path, entry_id: str, chunks: Sequence[str] | None = None
-    ) -> tuple[Entry, list[Segment]]:
-        """Embed a text or Markdown note (``chunks``: the stored segment texts, for reindex).
+    def read_note(self, path: Path, entry_id: str) -> tuple[Entry, list[str], list[str]]:
+        """Read a note file (:func:`~xmodal.library.notes.read_note`) and chunk it.
+
+        Returns:
+            ``(entry, chunks, places)``: the entry (its text the chunks joined by blank
+            lines), the segment texts and each one's place.
 
         Raises:
-            MediaError: unreadable, not UTF-8, or empty.
+            MediaError: unreadable, binary, a broken document, or no text to index.
         """
         from xmodal.media import MediaError
 
-        stat = path.stat() if path.exists() else None
-        created = stat.st_mtime if stat else time.time()
-        tags: list[str] = []
+        note = read_note(path)
+        chunks, places = chunk_parts(note.parts, self.config.note_chunk_chars)
+        if not chunks:
+            raise MediaError(path, "empty note (no text to index)")
+        stat = path.stat()
+        entry = Entry(
+            id=entry_id,
+            path=str(path),
+            modality=Modality.TEXT,
+            created=note.created or stat.st_mtime,
+            modified=stat.st_mtime,
+            duration=None,
+            text="\n\n".join(chunks),
+            tags=list(note.tags),
+            encoding=note.encoding,
+        )
+        return entry, chunks, places
+
+    def embed_note(
+        self,
+        path: Path,
+        entry_id: str,
+        chunks: Sequence[str] | None = None,
+        places: Sequence[str] | None = None,
+        first: int = 0,
+    ) -> tuple[Entry, list[Segment]]:
+        """Embed a note (text, Markdown, PDF, Word, HTML): its chunks' ``text-frozen`` and
+        ``joint`` vectors.
+
+        Args:
+            path: the note file.
+            entry_id: its content hash.
+            chunks: the segment texts when known (a reindex, or one part of a big note split
+                across workers); else the file is read (:meth:`read_note`).
+            places: the chunks' places (with ``chunks``; default ``""`` each).
+            first: the first chunk's segment index (a part of a split note).
+
+        Returns:
+            ``(entry, segments)``; with ``chunks`` given, the entry describes only them (its
+            text is theirs) and callers keep the entry they have.
+
+        Raises:
+            MediaError: unreadable, binary, a broken document, or empty.
+        """
         if chunks is None:
-            try:
-                raw = path.read_bytes().decode("utf-8-sig")
-            except UnicodeDecodeError as e:
-                raise MediaError(path, f"not UTF-8 text (byte {e.start})") from None
-            except OSError as e:
-                raise MediaError(path, e.strerror or str(e)) from None
-            body, front = split_front_matter(raw)
-            created = front_matter_date(front) or created
-            tags = front_matter_tags(front)
-            chunks = chunk_note(body, self.config.note_chunk_chars)
-            if not chunks:
-                raise MediaError(path, "empty note (no text to index)")
-        chunks = list(chunks)
+            entry, chunks, places = self.read_note(path, entry_id)
+        else:
+            chunks = list(chunks)
+            stat = path.stat() if path.exists() else None
+            created = stat.st_mtime if stat else time.time()
+            entry = Entry(id=entry_id, path=str(path), modality=Modality.TEXT, created=created,
+                          modified=created, duration=None, text="\n\n".join(chunks))  # fmt: skip
+        places = list(places) if places is not None else [""] * len(chunks)
         tfeat = self.ready(self.text).extract(chunks)  # (S, Dt)
         joint: list[np.ndarray | None] = [None] * len(chunks)
         if self.has_joint and Modality.TEXT in self.joint.encoders:  # type: ignore[union-attr]
@@ -567,21 +602,11 @@ class Embedder:
                 emb = space.encode_text(chunks)
             joint = list(_unit(emb))
         segments = []
-        for i, (chunk, row) in enumerate(zip(chunks, tfeat, strict=True)):
+        for i, (chunk, place, row) in enumerate(zip(chunks, places, tfeat, strict=True)):
             vectors = {TEXT_SPACE: _unit(row)}
             if joint[i] is not None:
                 vectors[JOINT_SPACE] = joint[i]  # type: ignore[assignment]
-            segments.append(Segment(entry_id, i, 0.0, 0.0, chunk, vectors))
-        entry = Entry(
-            id=entry_id,
-            path=str(path),
-            modality=Modality.TEXT,
-            created=created,
-            modified=stat.st_mtime if stat else created,
-            duration=None,
-            text="\n\n".join(chunks),
-            tags=tags,
-        )
+            segments.append(Segment(entry_id, first + i, 0.0, 0.0, chunk, vectors, place=place))
         return entry, segments
 
     def text_only_segments(self, entry_id: str, segments: Sequence[Segment]) -> list[Segment]:
@@ -612,7 +637,7 @@ class Embedder:
             if tvecs[i] is not None:
                 vectors[TAG_SPACE] = tvecs[i]  # type: ignore[assignment]
             out.append(Segment(entry_id, s.index, s.start, s.end, s.text, vectors, s.tags,
-                               s.tag_text))  # fmt: skip
+                               s.tag_text, s.place))  # fmt: skip
         return out
 
 

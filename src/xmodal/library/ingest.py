@@ -3,9 +3,11 @@
 What happens to each file (``Library.add`` drives it):
 
 1. **Discover.** Folders are walked recursively (hidden files and folders skipped). Video and
-   audio are recognised by suffix (:data:`MEDIA_SUFFIXES`), notes by ``.txt``/``.md``/
-   ``.markdown``; other files inside folders are *ignored* (counted, not reported), while a
-   file named explicitly with an unknown suffix is probed and reported if it is not media.
+   audio are recognised by suffix (:data:`MEDIA_SUFFIXES`), notes by :data:`NOTE_SUFFIXES`
+   (text, Markdown, PDF, Word, HTML); a folder file with another suffix is probed by content
+   and taken when it decodes as audio or video, else *ignored* (listed with the reason in
+   :attr:`IngestReport.ignored_files`), while a file named explicitly with an unknown suffix
+   is always tried and reported if it is not media.
 2. **Hash.** A file stored at its path with its modification time is *unchanged* and not even
    read (the quick check rsync does). Otherwise the entry id is the SHA-256 of the bytes. A
    known id at a new path is a *move* (only the path is updated, nothing is decoded); a known
@@ -14,7 +16,8 @@ What happens to each file (``Library.add`` drives it):
    is *new*.
 3. **Embed** in worker processes (:class:`~xmodal.library.embed.Embedder`: windows of
    ``segment_seconds`` with frozen video/audio/text vectors, the transcript, the joint vector;
-   notes as paragraphs).
+   notes as paragraphs). A big note is read here and embedded in parts across the workers
+   (:func:`split_notes`), joined again before its commit.
 4. **Commit** in the parent process, in batches (``commit_every`` entries or
    ``commit_seconds``), each entry with all its segments through the store's atomic
    ``upsert_entries``. A ``kill -9`` loses at most the files in flight; a rerun skips
@@ -29,18 +32,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import (
-    FIRST_COMPLETED,
-    Future,
-    ThreadPoolExecutor,
-    wait,
-)
-from dataclasses import dataclass, field
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from xmodal.features.tags import Tag
 from xmodal.library.dates import parse_when
+from xmodal.library.discover import classify, discover, hash_files
 from xmodal.library.embed import (
     AUDIO_SPACE,
     JOINT_SPACE,
@@ -79,7 +78,9 @@ class IngestReport:
         unchanged: files already in the library as they are.
         duplicates: ``(path, path of the identical file already in the library)``.
         failed: ``(path, reason)`` of files that could not be ingested.
-        ignored: files inside folders that are not media or notes (by suffix).
+        ignored: how many files inside folders were not taken (``len(ignored_files)``).
+        ignored_files: ``(path, reason)`` of those files: neither notes nor media (by suffix,
+            or by content when the suffix is unknown), or images.
         seconds: wall time.
     """
 
@@ -90,6 +91,7 @@ class IngestReport:
     duplicates: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     ignored: int = 0
+    ignored_files: list[tuple[str, str]] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -113,7 +115,8 @@ class IngestReport:
         return ", ".join(parts) + f" in {self.seconds:.1f} s"
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form (lists of paths, and ``failed`` as ``{"path", "reason"}`` rows)."""
+        """JSON-ready form (lists of paths; ``failed`` and ``ignored_files`` as
+        ``{"path", "reason"}`` rows)."""
         return {
             "added": self.added,
             "updated": self.updated,
@@ -122,79 +125,9 @@ class IngestReport:
             "duplicates": [{"path": p, "same_as": q} for p, q in self.duplicates],
             "failed": [{"path": p, "reason": r} for p, r in self.failed],
             "ignored": self.ignored,
+            "ignored_files": [{"path": p, "reason": r} for p, r in self.ignored_files],
             "seconds": round(self.seconds, 3),
         }
-
-
-# ----------------------------------------------------------------------------- discovery
-
-
-def classify(path: Path) -> Modality | None:
-    """TEXT for notes, None for media (probed later), by suffix."""
-    return Modality.TEXT if path.suffix.lower() in NOTE_SUFFIXES else None
-
-
-def discover(
-    paths: Iterable[str | os.PathLike[str]],
-) -> tuple[list[Path], list[tuple[str, str]], int]:
-    """Expand files and folders into the files to ingest.
-
-    Returns:
-        ``(files, failed, ignored)``: absolute resolved files (sorted, unique), ``(path,
-        reason)`` for paths that do not exist, and how many folder files were not media/notes.
-    """
-    known = set(NOTE_SUFFIXES) | set(MEDIA_SUFFIXES)
-    files: dict[Path, None] = {}
-    failed: list[tuple[str, str]] = []
-    ignored = 0
-    for raw in paths:
-        p = Path(raw).expanduser()
-        if not p.exists():
-            failed.append((str(p.absolute()), "no such file or directory"))
-            continue
-        p = p.resolve()
-        if p.is_dir():
-            for root, dirs, names in os.walk(p):
-                dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                for name in sorted(names):
-                    if name.startswith("."):
-                        continue
-                    f = Path(root) / name
-                    if f.suffix.lower() in known and f.is_file():
-                        files[f] = None
-                    else:
-                        ignored += 1
-        elif p.is_file():
-            files[p] = None
-        else:
-            failed.append((str(p), "not a regular file"))
-    return sorted(files), failed, ignored
-
-
-def hash_files(
-    files: Sequence[Path], threads: int = 4
-) -> tuple[dict[Path, str], list[tuple[str, str]]]:
-    """SHA-256 of each file (threads: hashlib releases the GIL).
-
-    Returns:
-        ``({path: id}, failed)``.
-    """
-
-    def one(p: Path) -> tuple[Path, str | None, str | None]:
-        try:
-            return p, content_id(p), None
-        except OSError as e:
-            return p, None, e.strerror or str(e)
-
-    ids: dict[Path, str] = {}
-    failed: list[tuple[str, str]] = []
-    with ThreadPoolExecutor(max(1, threads)) as pool:
-        for p, cid, err in pool.map(one, files):
-            if cid is None:
-                failed.append((str(p), f"cannot read: {err}"))
-            else:
-                ids[p] = cid
-    return ids, failed
 
 
 # ----------------------------------------------------------------------------- work items
@@ -210,9 +143,13 @@ class Task:
         note: a note (else media).
         replaces: id of the entry stored at this path before (a changed file).
         spans: reindex: the stored segment spans to keep.
-        texts: reindex: the stored segment texts (transcripts / note chunks).
+        texts: reindex: the stored segment texts (transcripts / note chunks); a part of a big
+            note: its chunks.
         entry: reindex: the stored entry (its fields are kept).
         tags: reindex: the stored segments' ``(tags, tag_text)``, kept when the file is gone.
+        places: the note chunks' places in their document (with ``texts``).
+        first: a part of a big note: its first chunk's segment index.
+        parts: how many parts the note was split into (1: not split).
     """
 
     path: str
@@ -223,6 +160,9 @@ class Task:
     texts: tuple[str, ...] | None = None
     entry: Entry | None = None
     tags: tuple[tuple[tuple[Tag, ...] | None, str], ...] | None = None
+    places: tuple[str, ...] | None = None
+    first: int = 0
+    parts: int = 1
 
 
 @dataclass
@@ -245,16 +185,34 @@ def run_task(embedder: Embedder, task: Task) -> Done:
             if task.texts is None:
                 return Done(task, error="file is missing")
             kept = task.tags or tuple((None, "") for _ in task.texts)
+            places = task.places or ("",) * len(task.texts)
             stored = [
-                Segment(task.entry_id, i, a, b, t, {}, None if g is None else list(g), words)
-                for i, ((a, b), t, (g, words)) in enumerate(
-                    zip(task.spans or (), task.texts, kept, strict=True)
+                Segment(
+                    task.entry_id,
+                    task.first + i,
+                    a,
+                    b,
+                    t,
+                    {},
+                    None if g is None else list(g),
+                    words,
+                    place,
+                )  # fmt: skip
+                for i, ((a, b), t, (g, words), place) in enumerate(
+                    zip(
+                        task.spans or ((0.0, 0.0),) * len(task.texts),
+                        task.texts,
+                        kept,
+                        places,
+                        strict=True,
+                    )  # fmt: skip
                 )
             ]
             segs = embedder.text_only_segments(task.entry_id, stored)
             return Done(task, task.entry, segs, error=None if task.note else "file is missing")
         if task.note:
-            entry, segs = embedder.embed_note(path, task.entry_id, task.texts)
+            entry, segs = embedder.embed_note(path, task.entry_id, task.texts, task.places,
+                                              task.first)  # fmt: skip
         else:
             entry, segs = embedder.embed_media(path, task.entry_id, task.spans, task.texts)
     except MediaError as e:
@@ -286,6 +244,86 @@ def _work(task: Task) -> Done:
     return run_task(_WORKER, task)
 
 
+BIG_NOTE_BYTES = 256 * 1024
+"""Notes larger than this are read here and embedded in parts across the workers."""
+PART_CHUNKS = 32
+"""Chunks per part of a split note (about 48 KB of text, a few seconds of one core)."""
+
+
+def split_notes(
+    tasks: Sequence[Task], embedder: Embedder, failed: list[tuple[str, str]]
+) -> tuple[list[Task], dict[str, Entry]]:
+    """Split big notes into parts of :data:`PART_CHUNKS` chunks that workers embed in parallel.
+
+    A new note over :data:`BIG_NOTE_BYTES` is read in this process (a bad one goes to
+    ``failed``); a reindexed note (its chunks known) is split when it has more chunks than a
+    part. :func:`run_tasks` joins the parts again, so a note is committed whole or not at all.
+
+    Returns:
+        ``(tasks, entries)``: the tasks with big notes replaced by their parts, and the entries
+        read here (by id) for :func:`run_tasks`.
+    """
+    from xmodal.media import MediaError
+
+    out: list[Task] = []
+    entries: dict[str, Entry] = {}
+    for task in tasks:
+        texts, places = task.texts, task.places
+        if task.note and texts is None:
+            path = Path(task.path)
+            try:
+                if path.stat().st_size <= BIG_NOTE_BYTES:
+                    out.append(task)
+                    continue
+                entry, chunks, chunk_places = embedder.read_note(path, task.entry_id)
+            except MediaError as e:
+                failed.append((task.path, e.reason))
+                continue
+            except OSError as e:
+                failed.append((task.path, f"cannot read: {e.strerror or e}"))
+                continue
+            entries[task.entry_id] = entry
+            texts, places = tuple(chunks), tuple(chunk_places)
+        if not task.note or texts is None or len(texts) <= PART_CHUNKS:
+            out.append(task)
+            continue
+        places = places or ("",) * len(texts)
+        n = -(-len(texts) // PART_CHUNKS)
+        for k in range(n):
+            cut = slice(k * PART_CHUNKS, (k + 1) * PART_CHUNKS)
+            spans = None if task.spans is None else task.spans[cut]
+            tags = None if task.tags is None else task.tags[cut]
+            out.append(replace(task, texts=texts[cut], places=places[cut], spans=spans, tags=tags,
+                               first=k * PART_CHUNKS, parts=n))  # fmt: skip
+    return out, entries
+
+
+class Parts:
+    """Joins the parts of split notes (:func:`split_notes`) into one :class:`Done` each."""
+
+    def __init__(self, entries: dict[str, Entry] | None = None) -> None:
+        self.entries = entries or {}
+        self.waiting: dict[tuple[str, str], list[Done]] = {}
+
+    def add(self, done: Done) -> Done | None:
+        """The whole note's Done once its last part is in, else None."""
+        task = done.task
+        if task.parts == 1:
+            return done
+        got = self.waiting.setdefault((task.path, task.entry_id), [])
+        got.append(done)
+        if len(got) < task.parts:
+            return None
+        del self.waiting[(task.path, task.entry_id)]
+        whole = replace(task, texts=None, places=None, spans=None, tags=None, first=0, parts=1)
+        errors = [d.error for d in got if d.error is not None]
+        if any(d.entry is None for d in got):
+            return Done(whole, error=errors[0] if errors else "unknown error")
+        segments = sorted((s for d in got for s in d.segments or ()), key=lambda s: s.index)
+        entry = task.entry or self.entries.get(task.entry_id) or got[0].entry
+        return Done(whole, entry, segments, error=errors[0] if errors else None)
+
+
 def run_tasks(
     tasks: Sequence[Task],
     embedder: Embedder,
@@ -293,20 +331,33 @@ def run_tasks(
     on_done: Callable[[Done], None],
     progress: bool = True,
     desc: str = "ingest",
+    entries: dict[str, Entry] | None = None,
 ) -> None:
     """Run tasks in this process (``workers == 1``) or in a pool of worker processes.
 
-    Results are handed to ``on_done`` in the calling thread as they finish (any order).
+    Results are handed to ``on_done`` in the calling thread as they finish (any order); the
+    parts of a split note (:func:`split_notes`; ``entries``: the entries read for them) are
+    handed over once, joined, when the last one is done.
     """
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=len(tasks), unit="file", desc=desc, disable=not progress, dynamic_ncols=True)
-    failed = 0
+    files = sum(1 for t in tasks if t.first == 0)
+    parts = sum(1 for t in tasks if t.parts > 1)
+    bar = tqdm(total=files, unit="file", desc=desc, disable=not progress, dynamic_ncols=True)
+    failed = parts_done = 0
+    joiner = Parts(entries)
 
     def handle(done: Done) -> None:
-        nonlocal failed
-        on_done(done)
-        failed += done.error is not None and done.entry is None
+        nonlocal failed, parts_done
+        if done.task.parts > 1:
+            parts_done += 1
+            bar.set_postfix_str(f"note parts {parts_done}/{parts}", refresh=False)
+        whole = joiner.add(done)
+        if whole is None:
+            bar.refresh()
+            return
+        on_done(whole)
+        failed += whole.error is not None and whole.entry is None
         bar.update()
         if failed:
             bar.set_postfix(failed=failed)
@@ -482,11 +533,13 @@ def ingest(
 
     t0 = time.perf_counter()
     report = IngestReport()
-    files, report.failed, report.ignored = discover(paths)
+    files, report.failed, report.ignored_files = discover(paths)
+    report.ignored = len(report.ignored_files)
     files = quick_check(store, files, report)
     ids, unreadable = hash_files(files)
     report.failed += unreadable
     tasks = plan(store, ids, report)
+    tasks, entries = split_notes(tasks, embedder, report.failed)
     workers = default_workers() if workers is None else int(workers)
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -501,7 +554,7 @@ def ingest(
         (report.updated if done.task.replaces else report.added).append(done.task.path)
 
     try:
-        run_tasks(tasks, embedder, workers, on_done, progress)
+        run_tasks(tasks, embedder, workers, on_done, progress, entries=entries)
     finally:
         committer.flush()  # keep what finished, also when interrupted
     if tasks:
@@ -528,8 +581,9 @@ def reindex_tasks(store: Store, embedder: Embedder, force: bool) -> list[Task]:
         spans = tuple((s.start, s.end) for s in segs) or None
         texts = tuple(s.text for s in segs) or None
         tags = tuple((None if s.tags is None else tuple(s.tags), s.tag_text) for s in segs) or None
-        tasks.append(Task(entry.path, entry.id, entry.modality is Modality.TEXT,
-                          spans=spans, texts=texts, entry=entry, tags=tags))  # fmt: skip
+        places = tuple(s.place for s in segs) or None
+        tasks.append(Task(entry.path, entry.id, entry.modality is Modality.TEXT, spans=spans,
+                          texts=texts, entry=entry, tags=tags, places=places))  # fmt: skip
     return tasks
 
 
@@ -554,7 +608,8 @@ def reindex(
     t0 = time.perf_counter()
     report = IngestReport()
     cleared = store.reset_meta(embedder.meta())
-    tasks = reindex_tasks(store, embedder, force or bool(cleared))
+    tasks, _ = split_notes(reindex_tasks(store, embedder, force or bool(cleared)), embedder,
+                           report.failed)  # fmt: skip
     workers = default_workers() if workers is None else int(workers)
     workers = min(max(1, workers), max(1, len(tasks)))
     committer = Committer(store, embedder.config)

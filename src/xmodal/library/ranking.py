@@ -25,38 +25,39 @@ def merge_text_hits(
     transcript is the segments' text, so the same words would count twice).
 
     Args:
-        segment_hits: ``(entry, index, start, end, text, score, tags)``, any order.
+        segment_hits: :data:`SegmentMatch` rows, any order.
         entry_hits: ``(entry, score)``, any order.
         k: list length.
         space: the hits' ``space`` (``"fts"``, or ``"tags"`` for tag matches).
     """
-    rows: list[tuple[float, Entry, int | None, float | None, float | None, str, Any]] = [
-        (score, e, i, s, t_end, text, tags) for e, i, s, t_end, text, score, tags in segment_hits
+    rows: list[tuple[float, Entry, int | None, float | None, float | None, str, Any, str]] = [
+        (score, e, i, s, t_end, text, tags, place)
+        for e, i, s, t_end, text, score, tags, place in segment_hits
     ]
     with_segments = {e.id for e, *_ in segment_hits}
     rows += [
-        (score, e, None, None, None, e.text, None)
+        (score, e, None, None, None, e.text, None, "")
         for e, score in entry_hits
         if e.id not in with_segments
     ]
     rows.sort(key=lambda r: (-r[0], r[1].path, -1 if r[2] is None else r[2]))
     return [
-        _hit(rank, space, (e, i, s, t_end, text, score, tags))
-        for rank, (score, e, i, s, t_end, text, tags) in enumerate(rows[:k], start=1)
+        _hit(rank, space, (e, i, s, t_end, text, score, tags, place))
+        for rank, (score, e, i, s, t_end, text, tags, place) in enumerate(rows[:k], start=1)
     ]
 
 
 def _hit(rank: int, space: str, match: tuple[Any, ...]) -> Hit:
-    """A :class:`Hit` from ``(entry, index, start, end, text, score, tags)``."""
-    e, i, s, t, text, score, tags = match
+    """A :class:`Hit` from a :data:`SegmentMatch`."""
+    e, i, s, t, text, score, tags, place = match
     return Hit(
         entry=e, segment=i, start=s, end=t, text=text, score=float(score), space=space,
-        rank=rank, tags=None if tags is None else tuple(tags),
+        rank=rank, tags=None if tags is None else tuple(tags), place=place or "",
     )  # fmt: skip
 
 
-SegmentMatch = tuple[Entry, int, float, float, str, float, list[Tag] | None]
-"""A matching segment before ranking: ``(entry, index, start, end, text, score, tags)``."""
+SegmentMatch = tuple[Entry, int, float, float, str, float, list[Tag] | None, str]
+"""A matching segment before ranking: ``(entry, index, start, end, text, score, tags, place)``."""
 
 
 def fetch_until(k: int, exact: bool, run: Callable[[int], tuple[int, list[Any]]]) -> list[Any]:

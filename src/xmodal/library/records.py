@@ -27,10 +27,12 @@ from xmodal.features.tags import Tag
 from xmodal.library.columns import normal_term, space_column, tag_terms
 from xmodal.types import Modality
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The storage schema this code reads and writes (bump it with a migration in each backend).
 
-Version 2 added each segment's visual tags (``Segment.tags``, ``Segment.tag_text``)."""
+Version 2 added each segment's visual tags (``Segment.tags``, ``Segment.tag_text``); version 3
+a note's character encoding (``Entry.encoding``) and where in its document a segment is
+(``Segment.place``: "page 3", a heading)."""
 
 FTS_SPACE = "fts"
 """``Hit.space`` of full-text hits."""
@@ -80,6 +82,8 @@ class Entry:
         text: the whole transcript (audio/video) or the note's text; ``""`` if none.
         tags: free-form labels.
         added: when it was ingested, epoch seconds.
+        encoding: the character encoding a text note (or HTML page) was decoded from
+            (``"utf-8"``, ``"utf-16"``, ``"cp1252"``, ...); ``None`` for media, PDF and Word.
     """
 
     id: str
@@ -91,6 +95,7 @@ class Entry:
     text: str = ""
     tags: list[str] = field(default_factory=list)
     added: float = field(default_factory=time.time)
+    encoding: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.id, str) or not _HEX64.fullmatch(self.id):
@@ -110,6 +115,8 @@ class Entry:
         if isinstance(self.tags, str) or not all(isinstance(t, str) for t in self.tags):
             raise ValueError(f"tags must be a list of strings, got {self.tags!r}")
         self.tags = list(self.tags)
+        if self.encoding is not None and (not isinstance(self.encoding, str) or not self.encoding):
+            raise ValueError(f"encoding must be a non-empty string or None, got {self.encoding!r}")
 
 
 @dataclass
@@ -129,6 +136,8 @@ class Segment:
         tag_text: the tags' words, searched by :meth:`Store.search_tags` and matched by
             :attr:`Filters.tags` (comma- or semicolon-separated; see
             :func:`~xmodal.features.tags.tag_text`).
+        place: where in its document the segment is, for notes with pages or headings
+            (``"page 3"``, ``"Setup › Cables"``); ``""`` when there is none.
     """
 
     entry_id: str
@@ -139,6 +148,7 @@ class Segment:
     vectors: dict[str, np.ndarray] = field(default_factory=dict)
     tags: list[Tag] | None = None
     tag_text: str = ""
+    place: str = ""
 
     def __post_init__(self) -> None:
         self.index = int(self.index)
@@ -163,6 +173,8 @@ class Segment:
             self.tags = list(self.tags)
         if not isinstance(self.tag_text, str):
             raise ValueError("tag_text must be a string")
+        if not isinstance(self.place, str):
+            raise ValueError("place must be a string")
 
 
 @dataclass(frozen=True)
@@ -179,6 +191,7 @@ class Hit:
         space: the embedding space searched, ``"fts"`` or ``"tags"``.
         rank: 1-based position in its result list.
         tags: the segment's tags (``None``: untagged, or a whole-entry hit).
+        place: the segment's place in its document (``"page 3"``; ``""``: none).
     """
 
     entry: Entry
@@ -190,6 +203,7 @@ class Hit:
     space: str
     rank: int
     tags: tuple[Tag, ...] | None = None
+    place: str = ""
 
 
 @dataclass(frozen=True)

@@ -46,7 +46,7 @@ from xmodal.library.embed import (
     Embedder,
     IngestConfig,
 )
-from xmodal.library.notes import NOTE_SUFFIXES, chunk_note, split_front_matter
+from xmodal.library.notes import NOTE_SUFFIXES, chunk_parts, read_note
 from xmodal.library.pool import SearchPool
 from xmodal.library.records import FTS_SPACE, TAGS_LIST, Filters, Hit, LibraryError
 from xmodal.library.store import Store
@@ -78,6 +78,7 @@ class SearchResult:
         created: the entry's created time (epoch s).
         tags: the segment's visual tags, best first (``[]``: none; notes, sound and untagged
             segments have none).
+        place: where in its document the hit is (``"page 3"``, a heading; ``""``: none).
     """
 
     entry_id: str
@@ -93,6 +94,7 @@ class SearchResult:
     scores: dict[str, float] = field(default_factory=dict)
     created: float | None = None
     tags: list[Tag] = field(default_factory=list)
+    place: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -110,6 +112,7 @@ class SearchResult:
             "scores": {k: round(v, 6) for k, v in self.scores.items()},
             "created": self.created,
             "tags": [t.to_json() for t in self.tags],
+            "place": self.place,
         }
 
 
@@ -154,11 +157,12 @@ def parse_query(query: str | os.PathLike[str]) -> Query:
             return Query("text", text=text)
     suffix = path.suffix.lower()
     if suffix in NOTE_SUFFIXES:
+        from xmodal.media import MediaError
+
         try:
-            body, _ = split_front_matter(path.read_text(encoding="utf-8-sig"))
-        except (OSError, UnicodeDecodeError) as e:
-            raise LibraryError(f"{path}: cannot read the note ({e})") from None
-        chunks = chunk_note(body, 1500)
+            chunks, _ = chunk_parts(read_note(path).parts, 1500)
+        except MediaError as e:
+            raise LibraryError(f"{path}: cannot read the note ({e.reason})") from None
         if not chunks:
             raise LibraryError(f"{path}: the note is empty")
         return Query("text", text=chunks[0], path=path)
@@ -401,6 +405,7 @@ def fuse(lists: dict[str, list[Hit]], k: int, words: Sequence[str] = ()) -> list
                 scores={n: float(s) for n, s in item["by"].items()},
                 created=hit.entry.created,
                 tags=item["tags"] or [],
+                place=hit.place,
             )
         )
     return out

@@ -207,6 +207,7 @@ def result_json(result: Any) -> dict[str, Any]:
             {"name": t.name, "score": round(float(t.score), 4)}
             for t in getattr(result, "tags", None) or []
         ],
+        "place": str(getattr(result, "place", "") or ""),
         "media_url": f"/media/{result.entry_id}",
         "entry_url": f"/entries/{result.entry_id}",
     }
@@ -224,6 +225,7 @@ def entry_json(entry: Any) -> dict[str, Any]:
         "duration": None if entry.duration is None else float(entry.duration),
         "text": entry.text or "",
         "tags": list(entry.tags or []),
+        "encoding": getattr(entry, "encoding", None),
         "media_url": f"/media/{entry.id}",
     }
 

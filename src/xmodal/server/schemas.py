@@ -44,6 +44,9 @@ class SearchResultOut(BaseModel):
     tags: list[TagOut] = Field(
         default_factory=list, description="what the segment shows, best first (video only)"
     )
+    place: str = Field(
+        "", description='where in its document a note hit is ("page 3", a heading); "" if none'
+    )
     media_url: str = Field(description="where to fetch the file (supports Range requests)")
     entry_url: str = Field(description="the entry's JSON")
 
@@ -70,6 +73,9 @@ class EntryOut(BaseModel):
     duration: float | None = Field(description="length in seconds; null for notes")
     text: str = Field(description="the whole transcript, or the note's text")
     tags: list[str]
+    encoding: str | None = Field(
+        None, description='the character encoding a text note was read in ("utf-8", "cp1252")'
+    )
     media_url: str
 
 

@@ -4,12 +4,14 @@ Three tables in the library directory (see :mod:`xmodal.library.lancedb.store` f
 stay atomic across them)::
 
     meta.lance      key -> JSON: "library" (LibraryMeta), "index" (tuned ANN search parameters)
-    entries.lance   one row per entry (+ ``gen``); full-text index on ``text``
+    entries.lance   one row per entry (+ ``gen``; ``encoding`` since schema version 3);
+                    full-text index on ``text``
     segments.lance  one row per segment: entry id, ``gen``, index, start/end, text, the entry's
                     modality/created/path (copied so filters run inside the vector search),
                     ``written`` time, the visual tags (``tags`` JSON, NULL when untagged;
                     ``tag_text`` with a full-text index; ``tag_terms`` ``|word|...|`` for the
-                    tag filter), and one fixed-size float32 vector column per space
+                    tag filter), its ``place`` in its document (schema version 3),
+                    and one fixed-size float32 vector column per space
                     (``v_<space>``, NULL where a segment has no vector in that space)
 """
 
@@ -32,9 +34,11 @@ from xmodal.library.records import Entry, Filters, LibraryMeta, Segment
 from xmodal.types import Modality
 
 META, ENTRIES, SEGMENTS = "meta", "entries", "segments"
-SEG_HIT_COLUMNS = ["entry_id", "gen", "idx", "start", "end", "text", "tags"]
+SEG_HIT_COLUMNS = ["entry_id", "gen", "idx", "start", "end", "text", "tags", "place"]
 TAG_COLUMNS = ("tags", "tag_text", "tag_terms")
 """The segments' tag columns (schema version 2), strings all."""
+ENTRY_V3, SEGMENT_V3 = "encoding", "place"
+"""The columns schema version 3 added: the entries' ``encoding``, the segments' ``place``."""
 
 
 def q(value: str) -> str:
@@ -68,6 +72,7 @@ def entries_schema() -> Any:
             ("text", pa.string()),
             ("tags", pa.list_(pa.string())),
             ("added", pa.float64()),
+            (ENTRY_V3, pa.string()),
         ]
     )
 
@@ -88,6 +93,7 @@ def segments_schema(spaces: dict[str, int]) -> Any:
         ("path", pa.string()),
         ("written", pa.float64()),
         *((c, pa.string()) for c in TAG_COLUMNS),
+        (SEGMENT_V3, pa.string()),
     ]
     fields += [(space_column(s), pa.list_(pa.float32(), w)) for s, w in spaces.items()]
     return pa.schema(fields)
@@ -105,6 +111,7 @@ def entry_from_row(row: dict[str, Any]) -> Entry:
         text=row["text"] or "",
         tags=list(row["tags"] or []),
         added=row["added"],
+        encoding=row.get(ENTRY_V3) or None,
     )
 
 
@@ -121,6 +128,7 @@ def entry_row(e: Entry, gen: str) -> dict[str, Any]:
         "text": e.text,
         "tags": e.tags,
         "added": e.added,
+        ENTRY_V3: e.encoding,
     }
 
 
@@ -144,6 +152,7 @@ def segment_table(
         "tags": [tags_json(s.tags) for _, s in rows],
         "tag_text": [s.tag_text for _, s in rows],
         "tag_terms": [tag_terms_column(s.tag_text) for _, s in rows],
+        SEGMENT_V3: [s.place for _, s in rows],
     }
     for space, width in spaces.items():
         mat = np.zeros((len(rows), width), dtype=np.float32)  # (S, D)

@@ -132,7 +132,8 @@ def join(
         entry = view.get(r["entry_id"], r["gen"])
         if entry is not None and filters.matches(entry):
             tags = tags_from_json(r["tags"])
-            out.append((entry, r["idx"], r["start"], r["end"], r["text"] or "", score(r), tags))
+            out.append((entry, r["idx"], r["start"], r["end"], r["text"] or "", score(r), tags,
+                        r["place"] or ""))  # fmt: skip
     return out
 
 

@@ -50,7 +50,9 @@ from xmodal.library.lancedb.config import LanceStoreConfig
 from xmodal.library.lancedb.index import ensure_scalar_indexes, maybe_index
 from xmodal.library.lancedb.schema import (
     ENTRIES,
+    ENTRY_V3,
     META,
+    SEGMENT_V3,
     SEGMENTS,
     TAG_COLUMNS,
     entries_schema,
@@ -423,8 +425,9 @@ class LanceStore:
                 if row.get(space_column(s)) is not None
             }
             tags = tags_from_json(row["tags"])
-            out.append(Segment(entry_id, row["idx"], row["start"], row["end"], row["text"] or "",
-                               vectors, tags, row["tag_text"] or ""))  # fmt: skip
+            text, words, place = row["text"] or "", row["tag_text"] or "", row["place"] or ""
+            out.append(Segment(entry_id, row["idx"], row["start"], row["end"], text, vectors,
+                               tags, words, place))  # fmt: skip
         return out
 
     def _entries_view(self) -> EntriesView:
@@ -574,4 +577,14 @@ def _migrate_1_to_2(store: LanceStore) -> None:
     store._segments.create_index("tag_text", config=FTS(), replace=True)
 
 
-LanceStore.MIGRATIONS = {1: _migrate_1_to_2}
+def _migrate_2_to_3(store: LanceStore) -> None:
+    """Schema 2 -> 3: the entries' ``encoding`` and the segments' ``place`` (NULL: none).
+    Idempotent, so a crash before the meta write only repeats it."""
+    import pyarrow as pa
+
+    for table, column in ((store._entries, ENTRY_V3), (store._segments, SEGMENT_V3)):
+        if column not in {f.name for f in table.schema}:
+            table.add_columns([pa.field(column, pa.string())])
+
+
+LanceStore.MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3}

@@ -5,10 +5,12 @@ Inside one PostgreSQL schema (``xmodal`` by default; one library per schema)::
 
     meta      key text -> value jsonb: "library" (LibraryMeta), "index" (calibrated ef_search)
     entries   id (PK), path, modality, created, modified, duration, text, tags text[], added,
-              tsv tsvector GENERATED from text (GIN index)
+              encoding (schema version 3), tsv tsvector GENERATED from the text's first
+              ENTRY_TSV_CHARS characters (GIN index; a tsvector holds at most 1 MB)
     segments  (entry_id -> entries ON DELETE CASCADE, idx) PK, start_s, end_s, text,
               tsv (GIN), the visual tags (``tags`` jsonb, NULL when untagged; ``tag_text``
               with ``tag_tsv`` (GIN); ``tag_terms`` ``|word|...|`` for the tag filter), and one
+              ``place`` in its document (schema version 3), and one
               ``vector(D)`` column per space ``v_<space>`` with an HNSW index
               (``vector_cosine_ops``; spaces wider than 2000 are searched exactly)
 """
@@ -22,7 +24,15 @@ from xmodal.library.records import Entry, Filters
 from xmodal.types import Modality
 
 HNSW_MAX_DIM = 2000  # pgvector's HNSW limit for the vector type
-ENTRY_COLS = ("id", "path", "modality", "created", "modified", "duration", "text", "tags", "added")
+ENTRY_COLS = ("id", "path", "modality", "created", "modified", "duration", "text", "tags", "added",
+              "encoding")  # fmt: skip
+N_ENTRY = len(ENTRY_COLS)
+ENTRY_TSV_CHARS = 200_000
+"""How much of an entry's text its whole-entry full-text index covers. PostgreSQL refuses a
+tsvector over 1 MB (an 11 MB journal's would be several); a big note's segments still index all
+of its text, so only a match of words that are far apart in it needs the entry-level index."""
+_ENTRY_TSV = f"to_tsvector('english', left(text, {ENTRY_TSV_CHARS}))"
+"""How many leading columns of a joined row are the entry's (:func:`entry_from_row`)."""
 
 
 def table(schema: str, name: str) -> Any:
@@ -33,8 +43,8 @@ def table(schema: str, name: str) -> Any:
 
 
 def entry_from_row(row: tuple[Any, ...]) -> Entry:
-    """An Entry from the first nine columns of ``row`` (in ``ENTRY_COLS`` order)."""
-    eid, path, modality, created, modified, duration, text, tags, added = row[:9]
+    """An Entry from the first :data:`N_ENTRY` columns of ``row`` (in ``ENTRY_COLS`` order)."""
+    eid, path, modality, created, modified, duration, text, tags, added, encoding = row[:N_ENTRY]
     return Entry(
         id=eid,
         path=path,
@@ -45,6 +55,7 @@ def entry_from_row(row: tuple[Any, ...]) -> Entry:
         text=text or "",
         tags=list(tags or []),
         added=added,
+        encoding=encoding or None,
     )
 
 
@@ -96,7 +107,7 @@ def create_tables(cur: Any, schema: str) -> None:
             "modified double precision NOT NULL, duration double precision, "
             "text text NOT NULL DEFAULT '', tags text[] NOT NULL DEFAULT '{{}}', "
             "added double precision NOT NULL, "
-            "tsv tsvector GENERATED ALWAYS AS (to_tsvector('english', text)) STORED)"
+            f"tsv tsvector GENERATED ALWAYS AS ({_ENTRY_TSV}) STORED)"
         ).format(table(schema, "entries"))
     )
     for cols, using in (("path", "btree"), ("created", "btree"), ("tsv", "gin")):
@@ -117,6 +128,43 @@ def create_tables(cur: Any, schema: str) -> None:
     )
     cur.execute(sql.SQL("CREATE INDEX ON {} USING gin (tsv)").format(table(schema, "segments")))
     add_tag_columns(cur, schema)
+    add_place_columns(cur, schema)
+
+
+def add_place_columns(cur: Any, schema: str) -> None:
+    """The entries' ``encoding`` and the segments' ``place`` (schema version 3; idempotent).
+
+    Version 3 also bounds the entries' full-text column to their first
+    :data:`ENTRY_TSV_CHARS` characters (rebuilt with its index here when a library migrates)."""
+    from psycopg import sql
+
+    cur.execute(
+        "SELECT generation_expression FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = 'entries' AND column_name = 'tsv'",
+        (schema,),
+    )
+    row = cur.fetchone()
+    if row is not None and "left" not in (row[0] or ""):  # to_tsvector(..., "left"(text, N))
+        entries = table(schema, "entries")
+        cur.execute(sql.SQL("ALTER TABLE {} DROP COLUMN tsv").format(entries))
+        cur.execute(
+            sql.SQL(
+                f"ALTER TABLE {{}} ADD COLUMN tsv tsvector GENERATED ALWAYS AS ({_ENTRY_TSV}) "
+                "STORED"
+            ).format(entries)  # fmt: skip
+        )
+        cur.execute(sql.SQL("CREATE INDEX ON {} USING gin (tsv)").format(entries))
+
+    cur.execute(
+        sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS encoding text").format(
+            table(schema, "entries")
+        )
+    )
+    cur.execute(
+        sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS place text NOT NULL DEFAULT ''").format(
+            table(schema, "segments")
+        )
+    )
 
 
 def add_tag_columns(cur: Any, schema: str) -> None:

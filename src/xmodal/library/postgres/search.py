@@ -17,7 +17,13 @@ import numpy as np
 
 from xmodal.library.checks import check_query, check_text_query
 from xmodal.library.columns import space_column, tags_from_json
-from xmodal.library.postgres.schema import entry_from_row, entry_select, filters_sql, table
+from xmodal.library.postgres.schema import (
+    N_ENTRY,
+    entry_from_row,
+    entry_select,
+    filters_sql,
+    table,
+)
 from xmodal.library.ranking import fetch_until, merge_text_hits, rank_vector_hits
 from xmodal.library.records import FTS_SPACE, TAGS_LIST, Filters, Hit, LibraryMeta
 
@@ -50,7 +56,8 @@ def search_vector(
     cond, params, exact = filters_sql(filters)
     col = sql.Identifier(space_column(space))
     query = sql.SQL(
-        "SELECT {ecols}, s.idx, s.start_s, s.end_s, s.text, s.tags, s.{col} <=> %(q)s AS dist "
+        "SELECT {ecols}, s.idx, s.start_s, s.end_s, s.text, s.tags, s.place, "
+        "s.{col} <=> %(q)s AS dist "
         "FROM {seg} s JOIN {ent} e ON e.id = s.entry_id "
         "WHERE s.{col} IS NOT NULL AND {cond} ORDER BY s.{col} <=> %(q)s LIMIT %(limit)s"
     ).format(
@@ -73,9 +80,9 @@ def search_vector(
         for r in rows:
             entry = entry_from_row(r)
             if filters.matches(entry):
-                idx, start, end, text, tags, dist = r[9:]
+                idx, start, end, text, tags, place, dist = r[N_ENTRY:]
                 kept.append((entry, idx, start, end, text or "", 1.0 - float(dist),
-                             tags_from_json(tags)))  # fmt: skip
+                             tags_from_json(tags), place or ""))  # fmt: skip
         return len(rows), kept
 
     return rank_vector_hits(fetch_until(k, exact, run), k, space)
@@ -109,7 +116,8 @@ def search_text(
         query = " or ".join(re.findall(r"\w+", query))
     params = {**params, "query": query}
     seg_sql = sql.SQL(
-        "SELECT {ecols}, s.idx, s.start_s, s.end_s, s.text, s.tags, ts_rank(s.{tsv}, tq) AS score "
+        "SELECT {ecols}, s.idx, s.start_s, s.end_s, s.text, s.tags, s.place, "
+        "ts_rank(s.{tsv}, tq) AS score "
         "FROM {seg} s JOIN {ent} e ON e.id = s.entry_id, "
         "websearch_to_tsquery('english', %(query)s) tq "
         "WHERE s.{tsv} @@ tq AND {cond} ORDER BY score DESC, e.path, s.idx LIMIT %(limit)s"
@@ -133,16 +141,16 @@ def search_text(
 
     def run_segments(limit: int) -> tuple[int, list[Any]]:
         rows = fetch(seg_sql, limit)
-        kept = [(entry_from_row(r), *r[9:]) for r in rows]
+        kept = [(entry_from_row(r), *r[N_ENTRY:]) for r in rows]
         return len(rows), [
-            (e, i, s, t, x or "", float(sc), tags_from_json(g))
-            for e, i, s, t, x, g, sc in kept
+            (e, i, s, t, x or "", float(sc), tags_from_json(g), place or "")
+            for e, i, s, t, x, g, place, sc in kept
             if filters.matches(e)
         ]
 
     def run_entries(limit: int) -> tuple[int, list[Any]]:
         rows = fetch(ent_sql, limit)
-        kept = [(entry_from_row(r), float(r[9])) for r in rows]
+        kept = [(entry_from_row(r), float(r[N_ENTRY])) for r in rows]
         return len(rows), [(e, sc) for e, sc in kept if filters.matches(e)]
 
     seg_hits = fetch_until(k, exact, run_segments)

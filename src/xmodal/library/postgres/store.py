@@ -41,6 +41,7 @@ from xmodal.library.postgres.index import calibrate_ef_search
 from xmodal.library.postgres.schema import (
     ENTRY_COLS,
     HNSW_MAX_DIM,
+    add_place_columns,
     add_space,
     add_tag_columns,
     create_tables,
@@ -331,18 +332,18 @@ class PostgresStore:
             return
         spaces = list(self.meta().spaces)
         cols = ["entry_id", "idx", "start_s", "end_s", "text", "tags", "tag_text", "tag_terms",
-                *map(space_column, spaces)]  # fmt: skip
+                "place", *map(space_column, spaces)]  # fmt: skip
         statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT BINARY)").format(
             self._t("segments"), sql.SQL(", ").join(map(sql.Identifier, cols))
         )
         with cur.copy(statement) as copy:
             copy.set_types(["text", "int4", "float8", "float8", "text", "jsonb", "text", "text",
-                            *["vector"] * len(spaces)])  # fmt: skip
+                            "text", *["vector"] * len(spaces)])  # fmt: skip
             for e, s in rows:
                 tags = None if s.tags is None else Jsonb([t.to_json() for t in s.tags])
                 copy.write_row(
                     (e.id, s.index, s.start, s.end, s.text, tags, s.tag_text,
-                     tag_terms_column(s.tag_text), *(s.vectors.get(sp) for sp in spaces))
+                     tag_terms_column(s.tag_text), s.place, *(s.vectors.get(sp) for sp in spaces))
                 )  # fmt: skip
 
     def _write_entries(self, cur: Any, entries: list[Entry]) -> None:
@@ -370,6 +371,7 @@ class PostgresStore:
                     e.text,
                     e.tags,
                     e.added,
+                    e.encoding,
                 )
                 for e in entries
             ],
@@ -498,7 +500,7 @@ class PostgresStore:
         with self._read_tx() as cur:
             cur.execute(
                 sql.SQL(
-                    "SELECT idx, start_s, end_s, text, tags, tag_text{} FROM {} "
+                    "SELECT idx, start_s, end_s, text, tags, tag_text, place{} FROM {} "
                     "WHERE entry_id = %s ORDER BY idx"
                 ).format(sql.SQL("").join(sql.SQL(", ") + c for c in cols), self._t("segments")),
                 (entry_id,),
@@ -518,8 +520,9 @@ class PostgresStore:
                 },
                 tags_from_json(tags),
                 tag_text or "",
+                place or "",
             )
-            for idx, start, end, text, tags, tag_text, *vecs in rows
+            for idx, start, end, text, tags, tag_text, place, *vecs in rows
         ]
 
     def search_vector(
@@ -641,4 +644,10 @@ def _migrate_1_to_2(store: PostgresStore) -> None:
         add_tag_columns(cur, store.config.schema)
 
 
-PostgresStore.MIGRATIONS = {1: _migrate_1_to_2}
+def _migrate_2_to_3(store: PostgresStore) -> None:
+    """Schema 2 -> 3: the entries' ``encoding`` and the segments' ``place``."""
+    with store._tx() as cur:
+        add_place_columns(cur, store.config.schema)
+
+
+PostgresStore.MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
