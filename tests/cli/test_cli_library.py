@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -172,6 +173,28 @@ def test_an_awkward_folder_goes_in_with_every_bad_file_named(tmp_path: Path, sha
                  "--json", "-k", "1")  # fmt: skip
     (hit,) = json.loads(found.stdout)
     assert (Path(hit["path"]).name, hit["place"]) == ("lease.pdf", "page 3")
+
+
+def test_add_proxies_and_reindex_thumbnails(tmp_path: Path, shared_media: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    memo = write_aiff(src / "memo.aiff", speech(shared_media, 1.0))  # not playable in a browser
+    clip = write_clip(src / "checker.mp4", "checker", 2.0)  # H.264: played as it is
+    lib_dir = tmp_path / "lib"
+    args = ["--library", str(lib_dir), "--workers", "1", "--no-progress", "--no-transcribe",
+            "--no-tags"]  # fmt: skip
+    added = _run("add", str(src), *args, "--proxies")
+    assert added.exit_code == 0, added.output
+    assert [p.suffix for p in (lib_dir / "proxies").iterdir()] == [".m4a"]  # the AIFF's only
+    pictures = sorted(p.name for p in (lib_dir / "thumbnails").rglob("*.*"))
+    assert pictures == ["seg-00000.jpg", "wave.svg"]
+    shutil.rmtree(lib_dir / "thumbnails")
+    redrawn = _run("reindex", "--library", str(lib_dir), "--thumbnails", "--no-progress")
+    assert redrawn.exit_code == 0, redrawn.output
+    assert redrawn.stdout.splitlines()[-1].startswith("0 added, 2 updated")
+    assert sorted(p.name for p in (lib_dir / "thumbnails").rglob("*.*")) == pictures
+    assert memo.exists() and clip.exists()  # nothing beside the user's files
+    assert sorted(p.name for p in src.iterdir()) == ["checker.mp4", "memo.aiff"]
 
 
 def test_commands_on_a_missing_library_say_so(tmp_path: Path) -> None:

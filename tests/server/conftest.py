@@ -150,3 +150,51 @@ def real_world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealWorld]:
         yield RealWorld(lib, root, ids)
     finally:
         lib.close()
+
+
+PLAYBACK_FILES = ("tk19_syncnet_example.avi", "tk16_lipnet_grid_bbaf2n.mpg", "broadcast.mkv",
+                  "memo.aiff")  # fmt: skip
+"""What a browser cannot play as it is: MPEG-4 Part 2 in AVI, MPEG-1, MPEG-2 in MKV, AIFF."""
+
+
+@pytest.fixture(scope="session")
+def playback_world(
+    tmp_path_factory: pytest.TempPathFactory, shared_media: Path
+) -> Iterator[RealWorld]:
+    """A real library of the four :data:`PLAYBACK_FILES` (the AVI and the MPEG-1 clip from
+    ``shared_media/talking``; an MPEG-2 MKV and an AIFF written with PyAV, with real speech),
+    transcribed, so each one is found by a word of its own transcript."""
+    import shutil
+
+    import torch
+
+    from tests.library.test_ingest import speech, write_aiff
+    from tests.library.test_pictures import write_mpeg2_mkv
+    from xmodal.library.embed import IngestConfig
+    from xmodal.library.library import Library
+
+    root = tmp_path_factory.mktemp("playback-library")
+    media = root / "media"
+    media.mkdir()
+    for name in PLAYBACK_FILES[:2]:
+        shutil.copyfile(shared_media / "talking" / name, media / name)
+    write_mpeg2_mkv(media / "broadcast.mkv", seconds=4.0, voice=speech(shared_media, 4.0))
+    from xmodal.media import read_audio
+
+    lj = read_audio(shared_media / "sp05_ljspeech_LJ001-0001.wav", 16000)[: 16000 * 4]
+    write_aiff(media / "memo.aiff", lj)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        config = IngestConfig(video_encoder="pixels:height=8,width=8", tags=False,
+                              segment_seconds=2.0)  # fmt: skip
+        lib = Library.open(root / "library", config=config)
+        report = lib.add([media], progress=False, workers=1)
+    finally:
+        torch.set_num_threads(threads)
+    assert not report.failed and len(report.added) == 4, report
+    ids = {Path(e.path).name: e.id for e in lib.entries()}
+    try:
+        yield RealWorld(lib, root, ids)
+    finally:
+        lib.close()

@@ -36,6 +36,7 @@ def test_health_and_openapi_schema_match_the_replies(client: TestClient) -> None
         "/entries",
         "/entries/{entry_id}",
         "/media/{entry_id}",
+        "/pictures/{entry_id}",
         "/timeline",
         "/stats",
     }
@@ -46,7 +47,8 @@ def test_health_and_openapi_schema_match_the_replies(client: TestClient) -> None
     ok = spec["paths"]["/search"]["get"]["responses"]["200"]["content"]["application/json"]
     assert ok["schema"]["$ref"].endswith("/SearchResponse")
     result_props = spec["components"]["schemas"]["SearchResultOut"]["properties"]
-    assert {"entry_id", "start", "end", "text", "matched_by", "media_url"} <= set(result_props)
+    assert {"entry_id", "start", "end", "text", "matched_by", "media_url", "picture_url",
+            "place"} <= set(result_props)  # fmt: skip
     # Every reply validates against the model the schema was generated from.
     schemas.Health.model_validate(health.json())
     schemas.SearchResponse.model_validate(client.get("/search?q=tea").json())

@@ -8,6 +8,7 @@ skipped with a message naming what is missing. Screenshots go to ``.cache/screen
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
-from tests.server.conftest import GARDEN_QUERY, RealWorld
+from tests.server.conftest import GARDEN_QUERY, PLAYBACK_FILES, RealWorld
 from xmodal.server.app import create_app
 from xmodal.server.settings import ServerSettings
 
@@ -54,9 +55,21 @@ def browser_ready() -> None:
 @pytest.fixture(scope="module")
 def live_server(browser_ready: None, real_world: RealWorld) -> Iterator[str]:
     """The real app on a free loopback port (uvicorn in a thread); yields its base URL."""
+    app = create_app(real_world.library, ServerSettings(library_dir=real_world.root / "library"))
+    yield from _serve(app)
+
+
+@pytest.fixture(scope="module")
+def playback_server(browser_ready: None, playback_world: RealWorld) -> Iterator[str]:
+    """The app over the library of files a browser cannot play as they are."""
+    settings = ServerSettings(library_dir=playback_world.root / "library", proxy_cache_mb=64)
+    yield from _serve(create_app(playback_world.library, settings))
+
+
+def _serve(app: object) -> Iterator[str]:
+    """Run ``app`` with uvicorn in a thread on a free loopback port; yield its base URL."""
     import uvicorn
 
-    app = create_app(real_world.library, ServerSettings(library_dir=real_world.root / "library"))
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
@@ -77,15 +90,12 @@ def live_server(browser_ready: None, real_world: RealWorld) -> Iterator[str]:
         sock.close()
 
 
-@pytest.mark.slow
-def test_search_and_play_in_chromium(
-    browser_ready: None, live_server: str, real_world: RealWorld, tmp_path: Path
-) -> None:
+@contextlib.contextmanager
+def _chromium(tmp_path: Path, errors: list[str]) -> Iterator[tuple[object, object]]:
+    """Headless Chromium with a fresh profile: ``(context, page)``; console errors and page
+    errors go to ``errors``."""
     from playwright.sync_api import sync_playwright
 
-    garden = real_world.ids["garden.mp4"]
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    errors: list[str] = []
     with sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
             str(tmp_path / "profile"),  # a fresh user-data dir
@@ -94,10 +104,21 @@ def test_search_and_play_in_chromium(
             headless=True,
             viewport={"width": 1280, "height": 860},
         )
+        page = context.new_page()
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        yield context, page
+
+
+@pytest.mark.slow
+def test_search_and_play_in_chromium(
+    browser_ready: None, live_server: str, real_world: RealWorld, tmp_path: Path
+) -> None:
+    garden = real_world.ids["garden.mp4"]
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    with _chromium(tmp_path, errors) as (context, page):
         try:
-            page = context.new_page()
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
             page.goto(live_server + "/")
             assert page.title() == "Search · xmodal"
             assert "3 entries in your library" in page.inner_text("main")
@@ -156,3 +177,40 @@ def test_search_and_play_in_chromium(
             context.close()
     assert errors == [], errors  # no script errors and no Content-Security-Policy violations
     assert (SCREENSHOTS / "search-desktop.png").stat().st_size > 10_000
+
+
+@pytest.mark.slow
+def test_files_a_browser_cannot_play_play_from_their_hit(
+    browser_ready: None, playback_server: str, playback_world: RealWorld, tmp_path: Path
+) -> None:
+    """An AVI, an MPEG-1 .mpg, an MPEG-2 MKV and an AIFF: each is found by a word of its own
+    transcript, its card shows a picture before anything loads, and its Play button plays
+    it (through its playable copy) from the hit's start."""
+    lib = playback_world.library
+    errors: list[str] = []
+    with _chromium(tmp_path, errors) as (context, page):
+        try:
+            for name in PLAYBACK_FILES:
+                eid = playback_world.ids[name]
+                word = max(lib.get(eid).text.split(), key=len).strip(".,!?")
+                page.goto(f"{playback_server}/?q={word}")
+                card = page.locator(f'.results-grid > li[data-entry-id="{eid}"]').first
+                player = card.locator("video, audio").first
+                if name.endswith(".aiff"):  # the waveform drawn at ingest
+                    assert card.locator("img.waveform").evaluate("i => i.naturalWidth") > 0
+                else:  # the poster: a thumbnail, shown before the video loads
+                    assert player.get_attribute("poster").startswith(f"/pictures/{eid}")
+                    assert player.get_attribute("preload") == "none"
+                start = float(player.get_attribute("data-start") or 0)
+                card.locator("button.play-segment").click()
+                pid = player.get_attribute("id")
+                page.wait_for_function(
+                    f"() => {{ const m = document.getElementById('{pid}');"
+                    f" return m && m.readyState >= 2 && m.currentTime > {start + 0.3}; }}",
+                    timeout=30_000,
+                )
+                state = player.evaluate("m => [m.readyState, m.currentTime, m.error]")
+                assert state[0] >= 2 and state[1] > start + 0.3 and state[2] is None, (name, state)
+        finally:
+            context.close()
+    assert errors == [], errors

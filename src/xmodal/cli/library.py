@@ -81,6 +81,12 @@ def add(
     tags: bool = typer.Option(
         True, "--tags/--no-tags", help="Tag what video shows (ImageNet classes, faces)."
     ),
+    proxies: bool = typer.Option(
+        False,
+        "--proxies",
+        help="Also make now the playable copies of files a browser cannot play (AVI, MPEG-2, "
+        "AIFF, ...); by default they are made on first play.",
+    ),
     watch: bool = typer.Option(
         False, "--watch", help="Then keep following the folders for new and changed files."
     ),
@@ -98,6 +104,8 @@ def add(
     In folders, files with other suffixes are probed and taken when FFmpeg decodes audio or
     video in them (.aiff, NIST .sph, ...); the rest are ignored (--verbose lists them).
 
+    Each video segment gets a thumbnail and each recording a waveform (under the library).
+
     Unchanged files are skipped, moved or renamed files only get their path updated (found by
     content hash), changed files are re-embedded. A corrupt or unsupported file is reported
     (path and reason) and skipped. An interrupted run resumes where it stopped.
@@ -112,7 +120,7 @@ def add(
         config = IngestConfig(segment_seconds=segment, transcribe=transcribe, tags=tags)
         lib = _open(library, db, create=True, model=model, config=config)
         with lib:
-            report = lib.add(paths, workers=workers, progress=progress)
+            report = lib.add(paths, workers=workers, progress=progress, proxies=proxies)
             _print_report(report, verbose)
             if not watch:
                 if not report.ok:
@@ -277,18 +285,23 @@ def reindex(
     frozen_only: bool = typer.Option(
         False, "--frozen-only", help="Drop the joint space (frozen encoders only)."
     ),
-    force: bool = typer.Option(False, "--force", help="Re-embed every entry."),
+    force: bool = typer.Option(False, "--force", help="Re-embed (or redraw) every entry."),
+    thumbnails: bool = typer.Option(
+        False, "--thumbnails", help="Only draw the pictures (thumbnails, waveforms) entries lack."
+    ),
     workers: int | None = typer.Option(None, "--workers", min=1, help="Worker processes."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Re-embed the library (after changing the model; finishes an interrupted reindex).
 
     Transcripts and segments are kept; only vectors are recomputed. Videos stored before
-    visual tags existed are tagged (a rerun tags only those still untagged).
+    visual tags existed are tagged (a rerun tags only those still untagged). With
+    --thumbnails, nothing is re-embedded: videos and recordings ingested before pictures get
+    their thumbnails and waveforms (a rerun draws only what is still missing).
     """
     with _errors(), _open(library, db, model=model) as lib:
         report = lib.reindex(model, frozen_only=frozen_only, force=force, workers=workers,
-                             progress=progress)  # fmt: skip
+                             progress=progress, thumbnails=thumbnails)  # fmt: skip
     _print_report(report)
 
 

@@ -61,6 +61,13 @@ def serve(
     search_threads: int = typer.Option(
         1, "--search-threads", min=1, help="Torch threads of each query-encoding process."
     ),
+    proxy_cache_mb: float = typer.Option(
+        2048.0,
+        "--proxy-cache-mb",
+        min=0,
+        help="Disk for playable copies of files a browser cannot play (AVI, MPEG-2, AIFF, ...); "
+        "made on first play, least recently played evicted.",
+    ),
 ) -> None:
     """Serve the web app and HTTP API of a library (search, timeline, stats, upload).
 
@@ -92,6 +99,7 @@ def serve(
             library_dir=library,
             db_url=db,
             uploads_dir=uploads_dir,
+            proxy_cache_mb=proxy_cache_mb,
         )
         import uvicorn
 

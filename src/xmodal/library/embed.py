@@ -47,6 +47,7 @@ from xmodal.library.joint import JointModel, open_space
 from xmodal.library.notes import chunk_parts, read_note
 from xmodal.library.records import Entry, LibraryError, LibraryMeta, Segment
 from xmodal.library.tagging import TAG_SPACE, segment_tags, tag_vectors
+from xmodal.library.thumbs import Pictures, peaks
 from xmodal.types import Modality
 
 if TYPE_CHECKING:
@@ -342,6 +343,7 @@ class Embedder:
         entry_id: str,
         spans: Sequence[tuple[float, float]] | None = None,
         texts: Sequence[str] | None = None,
+        pictures: Pictures | None = None,
     ) -> tuple[Entry, list[Segment]]:
         """Embed a video or audio file.
 
@@ -350,6 +352,8 @@ class Embedder:
             entry_id: its content hash.
             spans: keep these segment ``(start, end)`` (reindex); None cuts new windows.
             texts: the segments' stored transcripts (with ``spans``); no recognition then.
+            pictures: filled with the segments' thumbnails (video) or the waveform (audio),
+                from the frames and audio decoded here (:mod:`xmodal.library.thumbs`).
 
         Returns:
             The entry and its segments with vectors.
@@ -385,14 +389,19 @@ class Embedder:
             if info.has_video:
                 self._chunk_frames(path, info, spans, idx, frames)
             if info.has_audio:
+                envelope = None if pictures is None or info.has_video else pictures.envelope
                 words = self._chunk_audio(path, spans, idx, afeats, seg_texts, c0, c1,
-                                          transcribe=texts is None)  # fmt: skip
+                                          transcribe=texts is None,
+                                          envelope=envelope)  # fmt: skip
                 words_all += words
         have = [i for i in range(n) if frames[i] is not None]
         for i, f in zip(have, self.frame_features([frames[i] for i in have]), strict=True):
             vfeats[i] = f
         if modality is Modality.VIDEO and not have:
             raise MediaError(path, "no decodable video frames")
+        if pictures is not None:
+            pictures.add_frames(frames)
+            pictures.finish(video=modality is Modality.VIDEO)
         segments = self._segments(entry_id, spans, seg_texts, frames, vfeats, afeats,
                                   tagged=modality is Modality.VIDEO)  # fmt: skip
         stat = path.stat()
@@ -406,6 +415,33 @@ class Embedder:
             text=" ".join(words_all) if texts is None else " ".join(t for t in texts if t),
         )
         return entry, segments
+
+    def draw(self, path: Path, spans: Sequence[tuple[float, float]]) -> Pictures:
+        """The pictures of a stored video or recording (``library reindex --thumbnails``):
+        the same frames and audio ingest decodes for them, chunk by chunk, and nothing else.
+
+        Raises:
+            MediaError: a missing, corrupt or unsupported file.
+        """
+        from xmodal.media import probe, read_audio
+
+        info = probe(path)
+        spans = [(float(a), float(b)) for a, b in spans]
+        pictures = Pictures()
+        frames: list[np.ndarray | None] = [None] * len(spans)
+        per_chunk = max(1, int(self.config.chunk_seconds // self.config.segment_seconds))
+        for c in range(0, len(spans), per_chunk):
+            idx = list(range(c, min(len(spans), c + per_chunk)))
+            if info.has_video:
+                self._chunk_frames(path, info, spans, idx, frames)
+                pictures.add_frames(frames, idx)
+                for i in idx:
+                    frames[i] = None  # memory stays bounded on long files
+            elif info.has_audio:
+                c0, c1 = spans[idx[0]][0], spans[idx[-1]][1]
+                pictures.envelope.append(peaks(read_audio(path, 16000, start=c0, end=c1), 16000))
+        pictures.finish(video=info.has_video)
+        return pictures
 
     def _chunk_frames(
         self,
@@ -446,8 +482,10 @@ class Embedder:
         c0: float,
         c1: float,
         transcribe: bool,
+        envelope: list[np.ndarray] | None = None,
     ) -> list[str]:
-        """Decode one chunk of audio: per-window features, and (optionally) the transcript.
+        """Decode one chunk of audio: per-window features, and (optionally) the transcript
+        and (into ``envelope``) its peak amplitudes for the waveform.
 
         Returns:
             The chunk's transcript as Whisper wrote it (cased, punctuated), as a one-item list
@@ -457,6 +495,8 @@ class Embedder:
 
         sr = 16000
         wave = read_audio(path, sample_rate=sr, start=c0, end=c1)  # (N,)
+        if envelope is not None:
+            envelope.append(peaks(wave, sr))
         if self.audio is not None:
             rate = int(getattr(self.audio, "sample_rate", sr))
             if rate != sr:

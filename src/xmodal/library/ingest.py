@@ -55,6 +55,7 @@ from xmodal.library.embed import (
 from xmodal.library.notes import NOTE_SUFFIXES, chunk_note, front_matter_date, split_front_matter
 from xmodal.library.records import Entry, LibraryError, Segment, content_id
 from xmodal.library.store import Store
+from xmodal.library.thumbs import Pictures, Thumbnails
 from xmodal.types import Modality
 from xmodal.workers import worker_pool
 
@@ -150,6 +151,7 @@ class Task:
         places: the note chunks' places in their document (with ``texts``).
         first: a part of a big note: its first chunk's segment index.
         parts: how many parts the note was split into (1: not split).
+        draw: only draw the stored media's pictures (``spans``: its segments).
     """
 
     path: str
@@ -163,16 +165,19 @@ class Task:
     places: tuple[str, ...] | None = None
     first: int = 0
     parts: int = 1
+    draw: bool = False
 
 
 @dataclass
 class Done:
-    """A finished :class:`Task`: the entry and segments, or why it failed."""
+    """A finished :class:`Task`: the entry and segments (and a media file's pictures), or why
+    it failed."""
 
     task: Task
     entry: Entry | None = None
     segments: list[Segment] | None = None
     error: str | None = None
+    pictures: Pictures | None = None
 
 
 def run_task(embedder: Embedder, task: Task) -> Done:
@@ -181,6 +186,10 @@ def run_task(embedder: Embedder, task: Task) -> Done:
 
     path = Path(task.path)
     try:
+        if task.draw:
+            if not path.exists():
+                return Done(task, error="file is missing")
+            return Done(task, task.entry, [], pictures=embedder.draw(path, task.spans or ()))
         if task.entry is not None and not path.exists():
             if task.texts is None:
                 return Done(task, error="file is missing")
@@ -210,11 +219,14 @@ def run_task(embedder: Embedder, task: Task) -> Done:
             ]
             segs = embedder.text_only_segments(task.entry_id, stored)
             return Done(task, task.entry, segs, error=None if task.note else "file is missing")
+        pictures = None
         if task.note:
             entry, segs = embedder.embed_note(path, task.entry_id, task.texts, task.places,
                                               task.first)  # fmt: skip
         else:
-            entry, segs = embedder.embed_media(path, task.entry_id, task.spans, task.texts)
+            pictures = Pictures()
+            entry, segs = embedder.embed_media(path, task.entry_id, task.spans, task.texts,
+                                               pictures)  # fmt: skip
     except MediaError as e:
         if not task.note and path.suffix.lower() not in MEDIA_SUFFIXES:
             kind = f"'{path.suffix}'" if path.suffix else "without a suffix"
@@ -225,7 +237,7 @@ def run_task(embedder: Embedder, task: Task) -> Done:
         return Done(task, error=f"{type(e).__name__}: {e}")
     if task.entry is not None:  # reindex keeps the stored entry's fields
         entry = task.entry
-    return Done(task, entry, segs)
+    return Done(task, entry, segs, pictures=pictures)
 
 
 _WORKER: Embedder | None = None
@@ -406,11 +418,14 @@ def run_tasks(
 
 
 class Committer:
-    """Buffers finished entries and writes them to the store in atomic batches."""
+    """Buffers finished entries and writes them to the store in atomic batches, then their
+    pictures (``thumbs``; a crash in between leaves an entry without pictures, which
+    ``library reindex --thumbnails`` draws)."""
 
-    def __init__(self, store: Store, config: IngestConfig) -> None:
+    def __init__(self, store: Store, config: IngestConfig, thumbs: Thumbnails | None = None):
         self.store = store
         self.config = config
+        self.thumbs = thumbs
         self.buffer: list[Done] = []
         self.last = time.monotonic()
 
@@ -433,10 +448,16 @@ class Committer:
                 current = self.store.get_entry(old)
                 if current is not None and current.path == done.entry.path:
                     self.store.remove_entry(old)  # the file changed: its old content is gone
+                    if self.thumbs is not None:
+                        self.thumbs.remove(old)
             if done.task.entry is None:
                 done.entry.added = now
             items.append((done.entry, done.segments))
         self.store.upsert_entries(items)
+        if self.thumbs is not None:
+            for done in self.buffer:
+                if done.pictures:
+                    self.thumbs.write(done.entry.id, done.pictures)  # type: ignore[union-attr]
         self.buffer.clear()
         self.last = time.monotonic()
 
@@ -516,6 +537,7 @@ def ingest(
     *,
     workers: int | None = None,
     progress: bool = True,
+    thumbs: Thumbnails | None = None,
 ) -> IngestReport:
     """Add files and folders to a library (module docstring: what happens to each file).
 
@@ -525,6 +547,7 @@ def ingest(
         paths: files and folders.
         workers: worker processes (default: every core; 1 runs in this process).
         progress: show a progress bar.
+        thumbs: where the media's pictures go (None: none are kept).
 
     Returns:
         The :class:`IngestReport`.
@@ -544,7 +567,7 @@ def ingest(
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     workers = min(workers, max(1, len(tasks)))
-    committer = Committer(store, embedder.config)
+    committer = Committer(store, embedder.config, thumbs)
 
     def on_done(done: Done) -> None:
         if done.entry is None:
@@ -594,6 +617,7 @@ def reindex(
     force: bool = False,
     workers: int | None = None,
     progress: bool = True,
+    thumbs: Thumbnails | None = None,
 ) -> IngestReport:
     """Re-embed a library for ``embedder`` (its model may differ from the stored one).
 
@@ -612,7 +636,7 @@ def reindex(
                            report.failed)  # fmt: skip
     workers = default_workers() if workers is None else int(workers)
     workers = min(max(1, workers), max(1, len(tasks)))
-    committer = Committer(store, embedder.config)
+    committer = Committer(store, embedder.config, thumbs)
 
     def on_done(done: Done) -> None:
         if done.error is not None:
@@ -627,6 +651,55 @@ def reindex(
     finally:
         committer.flush()
     store.optimize()
+    report.failed.sort()
+    report.seconds = time.perf_counter() - t0
+    return report
+
+
+def draw_pictures(
+    store: Store,
+    embedder: Embedder,
+    thumbs: Thumbnails,
+    *,
+    force: bool = False,
+    workers: int | None = None,
+    progress: bool = True,
+) -> IngestReport:
+    """Draw the pictures of stored videos and recordings that have none (all with ``force``):
+    a library ingested before thumbnails (``library reindex --thumbnails``). Only the frames
+    and audio the pictures need are decoded; vectors and transcripts are untouched.
+
+    Returns:
+        The report: ``updated`` the entries drawn, ``failed`` those whose file is missing or
+        unreadable.
+    """
+    from xmodal.utils import default_workers
+
+    t0 = time.perf_counter()
+    report = IngestReport()
+    tasks = [
+        Task(
+            e.path,
+            e.id,
+            False,
+            spans=tuple((s.start, s.end) for s in store.segments(e.id)),
+            entry=e,
+            draw=True,
+        )  # fmt: skip
+        for e in store.iter_entries()
+        if e.modality is not Modality.TEXT and (force or not thumbs.has(e.id))
+    ]
+    workers = default_workers() if workers is None else int(workers)
+    workers = min(max(1, workers), max(1, len(tasks)))
+
+    def on_done(done: Done) -> None:
+        if done.error is not None or done.pictures is None:
+            report.failed.append((done.task.path, done.error or "nothing to draw"))
+            return
+        thumbs.write(done.task.entry_id, done.pictures)
+        report.updated.append(done.task.path)
+
+    run_tasks(tasks, embedder, workers, on_done, progress, desc="thumbnails")
     report.failed.sort()
     report.seconds = time.perf_counter() - t0
     return report

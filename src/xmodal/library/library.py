@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import threading
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -30,19 +31,24 @@ from xmodal.library.checks import check_compatible
 from xmodal.library.dates import parse_when
 from xmodal.library.embed import Embedder, IngestConfig, parse_model_id
 from xmodal.library.export import export_row
-from xmodal.library.ingest import IngestReport
+from xmodal.library.ingest import IngestReport, draw_pictures
 from xmodal.library.ingest import ingest as _ingest
 from xmodal.library.ingest import reindex as _reindex
 from xmodal.library.joint import JointModel, find_model, load_joint
 from xmodal.library.locks import serialized
 from xmodal.library.pool import PoolConfig, SearchPool
+from xmodal.library.proxies import Playback, ProxyCache
 from xmodal.library.records import Entry, Filters, LibraryError, Segment
 from xmodal.library.search import SearchResult
 from xmodal.library.search import search as _search
 from xmodal.library.store import Store, default_library_dir, open_store
+from xmodal.library.thumbs import Thumbnails, library_data_dir
 from xmodal.types import Modality
 
 T = TypeVar("T")
+_FULL_ID = re.compile(r"[0-9a-f]{64}")
+PROXY_BUDGET_MB = 2048
+"""Default size of the playable-copy cache (``xmodal serve --proxy-cache-mb``)."""
 
 __all__ = ["IngestReport", "Library", "LibraryError", "SearchResult"]
 
@@ -82,6 +88,9 @@ class Library:
         self._mismatch: str | None = None  # opened for other vectors: add/search refuse
         self._missing: str | None = None  # its joint model was not found: add refuses
         self._pending: JointModel | None = None  # the model given to open, not the library's
+        self.thumbs = Thumbnails(library_data_dir(store.location, "thumbnails"))
+        proxies = ProxyCache(library_data_dir(store.location, "proxies"), PROXY_BUDGET_MB << 20)
+        self.playback = Playback(proxies)
 
     # ------------------------------------------------------------------ opening
 
@@ -203,8 +212,10 @@ class Library:
         *,
         progress: bool = True,
         workers: int | None = None,
+        proxies: bool = False,
     ) -> IngestReport:
-        """Ingest files and folders (recursive): video, audio, ``.txt``/``.md`` notes.
+        """Ingest files and folders (recursive): video, audio, and notes (text, Markdown, PDF,
+        Word, HTML).
 
         Unchanged files are skipped, moved files only get their path updated, changed files
         are re-embedded; bad files are reported in ``failed`` and the rest goes in. See
@@ -214,14 +225,59 @@ class Library:
             paths: files and folders.
             progress: show a progress bar.
             workers: worker processes (default: every core; 1 = this process).
+            proxies: also make now the playable copies a browser needs of files it cannot
+                play (else they are made on first play; :mod:`xmodal.library.proxies`).
         """
         self._check_writable()
         if isinstance(paths, str | os.PathLike):
             paths = [paths]
         self._check_asr()
         self.store.init(self.embedder.meta())  # spaces this xmodal adds (e.g. tags-frozen)
-        return _ingest(self.store, self.embedder, list(paths), workers=workers,
-                       progress=progress)  # fmt: skip
+        report = _ingest(self.store, self.embedder, list(paths), workers=workers,
+                         progress=progress, thumbs=self.thumbs)  # fmt: skip
+        if proxies:
+            self.make_proxies(report.added + report.updated, progress=progress)
+        return report
+
+    def make_proxies(self, paths: Iterable[str], progress: bool = True) -> list[Path]:
+        """Make the proxies of these ingested files that a browser cannot play as they are.
+
+        Returns:
+            The proxies made (or found cached).
+        """
+        from tqdm.auto import tqdm
+
+        from xmodal.media import MediaError
+
+        made = []
+        for path in tqdm(list(paths), desc="proxies", unit="file", disable=not progress):
+            entry = self.store.find_by_path(str(path))
+            if entry is None or entry.modality is Modality.TEXT:
+                continue
+            try:
+                served, proxied = self.playback.serve(entry.id, Path(entry.path))
+            except (MediaError, OSError):
+                continue
+            if proxied:
+                made.append(served)
+        return made
+
+    def picture(self, entry_id: str, segment: int | None = None) -> Path | None:
+        """The picture of a hit: its segment's thumbnail (video), the waveform (audio), or
+        None (notes, or media ingested before pictures: ``reindex --thumbnails``)."""
+        if not _FULL_ID.fullmatch(entry_id):  # a prefix: look it up (results carry full ids)
+            entry_id = self._resolve_id(entry_id).id
+        return self.thumbs.picture(entry_id, segment)
+
+    def playable_file(self, entry_id: str) -> tuple[Path, bool]:
+        """The file a browser should play for an entry: ``(path, is a proxy)``; the proxy is
+        made on first play (see :mod:`xmodal.library.proxies`).
+
+        Raises:
+            LibraryError: unknown entry, or its file is missing.
+        """
+        path = self.media_path(entry_id)
+        return self.playback.serve(self._resolve_id(entry_id).id, path)
 
     def _check_asr(self) -> None:
         if not self.embedder.config.transcribe:
@@ -366,6 +422,8 @@ class Library:
             targets = [self._resolve_id(text)]
         for entry in targets:
             self.store.remove_entry(entry.id)
+            self.thumbs.remove(entry.id)
+            self.playback.cache.remove(entry.id)
         return targets
 
     @serialized
@@ -378,10 +436,13 @@ class Library:
         force: bool = False,
         progress: bool = True,
         workers: int | None = None,
+        thumbnails: bool = False,
     ) -> IngestReport:
         """Re-embed the library: with another joint model (``model``), without one
         (``frozen_only``), with other encoders (``config``), or just finish an interrupted
-        reindex. Segments and transcripts are kept (no speech recognition).
+        reindex. Segments and transcripts are kept (no speech recognition). With
+        ``thumbnails``, only draw the pictures of videos and recordings that have none (all
+        with ``force``): nothing is re-embedded.
 
         Args:
             model: a joint space run directory to adopt.
@@ -390,11 +451,17 @@ class Library:
             force: re-embed every entry even if its vectors are complete.
             progress: show a progress bar.
             workers: worker processes.
+            thumbnails: draw missing pictures instead of re-embedding.
 
         Returns:
-            ``updated`` lists the re-embedded entries; ``failed`` those whose file is missing
-            (they keep their text vectors only).
+            ``updated`` lists the re-embedded (or drawn) entries; ``failed`` those whose file
+            is missing (they keep their text vectors only).
         """
+        if thumbnails:
+            if model is not None or frozen_only or config is not None:
+                raise ValueError("thumbnails draws pictures only: give no model or config")
+            return draw_pictures(self.store, self.embedder, self.thumbs, force=force,
+                                 workers=workers, progress=progress)  # fmt: skip
         if model is not None and frozen_only:
             raise ValueError("give either a model or frozen_only, not both")
         joint: JointModel | None
@@ -412,7 +479,8 @@ class Library:
         else:
             joint = self.embedder.joint if self.embedder.has_joint else None
         embedder = Embedder(config or self.embedder.config, joint)
-        report = _reindex(self.store, embedder, force=force, workers=workers, progress=progress)
+        report = _reindex(self.store, embedder, force=force, workers=workers, progress=progress,
+                          thumbs=self.thumbs)  # fmt: skip
         self.embedder = embedder
         self._mismatch = self._missing = self._pending = None
         self.warnings = [w for w in self.warnings if "joint model" not in w]

@@ -27,7 +27,7 @@ from typing import Any
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException
@@ -171,19 +171,40 @@ async def post_entries(request: Request) -> dict[str, Any]:
     return await ingest_uploads(request, form.getlist("files") + form.getlist("file"))
 
 
-def get_media(request: Request, entry_id: str) -> Response:
-    """The entry's file. Honours ``Range: bytes=a-b`` (206) so players can seek."""
+def get_media(request: Request, entry_id: str, original: bool = False) -> Response:
+    """The entry's file, or a playable copy of it when a browser cannot play it as it is
+    (H.264/AAC MP4, made on first play; ``?original=1`` always sends the file itself). Honours
+    ``Range: bytes=a-b`` (206) so players can seek."""
     entry = lookup_entry(request, entry_id)
+    name = Path(str(entry.path)).name
+    playable = getattr(request.app.state.library, "playable_file", None)
     try:
-        path = Path(call_library(request, "media_path", entry_id))
+        if original or playable is None:
+            path, proxied = Path(call_library(request, "media_path", entry_id)), False
+        else:
+            path, proxied = call_library(request, "playable_file", entry_id)
     except ApiError as exc:
         if exc.status_code != 400:
             raise
         raise ApiError(404, f"the file of entry {entry_id[:12]} is missing on the server") from None
+    if proxied:
+        name = f"{Path(name).stem}{Path(path).suffix}"
     try:
-        return file_response(path, Path(str(entry.path)).name)
+        return file_response(Path(path), name)
     except (FileNotFoundError, IsADirectoryError, PermissionError):
         raise ApiError(404, f"the file of entry {entry_id[:12]} is missing on the server") from None
+
+
+def get_picture(request: Request, entry_id: str, segment: int | None = None) -> Response:
+    """A hit's picture: its segment's thumbnail (JPEG) or a recording's waveform (SVG)."""
+    lookup_entry(request, entry_id)
+    picture = getattr(request.app.state.library, "picture", None)
+    path = None if picture is None else call_library(request, "picture", entry_id, segment)
+    if path is None:
+        raise ApiError(404, f"entry {entry_id[:12]} has no picture")
+    media_type = "image/svg+xml" if Path(path).suffix == ".svg" else "image/jpeg"
+    return FileResponse(path, media_type=media_type,
+                        headers={"cache-control": "private, max-age=3600"})  # fmt: skip
 
 
 def get_timeline(request: Request) -> Any:
@@ -312,6 +333,9 @@ def create_app(library: LibraryLike, settings: ServerSettings | None = None) -> 
     )
     app.state.library = library
     app.state.settings = settings
+    playback = getattr(library, "playback", None)
+    if playback is not None:
+        playback.cache.budget = int(settings.proxy_cache_mb * (1 << 20))
     templates = Jinja2Templates(directory=str(PACKAGE_DIR / "templates"))
     pages.install_filters(templates.env)
     app.state.templates = templates
@@ -366,6 +390,16 @@ def create_app(library: LibraryLike, settings: ServerSettings | None = None) -> 
     }
     app.get("/media/{entry_id}", operation_id="get_media", **media_doc)(get_media)
     app.head("/media/{entry_id}", operation_id="head_media", **media_doc)(get_media)
+    app.get(
+        "/pictures/{entry_id}",
+        operation_id="get_picture",
+        response_class=Response,
+        tags=["api"],
+        responses={
+            200: {"description": "the picture", "content": {"image/jpeg": {}, "image/svg+xml": {}}},
+            404: {"model": schemas.ErrorOut},
+        },
+    )(get_picture)
     app.get(
         "/timeline",
         response_model=list[schemas.TimelineDay],

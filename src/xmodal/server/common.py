@@ -209,6 +209,7 @@ def result_json(result: Any) -> dict[str, Any]:
         ],
         "place": str(getattr(result, "place", "") or ""),
         "media_url": f"/media/{result.entry_id}",
+        "picture_url": None,
         "entry_url": f"/entries/{result.entry_id}",
     }
 
@@ -233,7 +234,15 @@ def entry_json(entry: Any) -> dict[str, Any]:
 def run_search(request: Request, query: str | Path, filters: SearchFilters) -> list[dict]:
     """Search the library; results as JSON-ready dicts."""
     results = call_library(request, "search", query, **filters.as_kwargs())
-    return [result_json(r) for r in results]
+    rows = [result_json(r) for r in results]
+    picture = getattr(request.app.state.library, "picture", None)
+    for row in rows:
+        segment = row["segment"]
+        if picture is not None and row["modality"] is not Modality.TEXT:
+            if picture(row["entry_id"], segment) is not None:
+                query = f"?segment={segment}" if segment is not None else ""
+                row["picture_url"] = f"/pictures/{row['entry_id']}{query}"
+    return rows
 
 
 # ----------------------------------------------------------------------------- uploads

@@ -289,7 +289,10 @@ def entry_page(request: Request, entry_id: str, t: float | None = None) -> HTMLR
     """``GET /entry/{id}``: the player (starting at ``t``), the metadata and the transcript."""
     entry = entry_json(lookup_entry(request, entry_id))
     start = None if t is None or t < 0 else float(t)
-    ctx = {"entry": entry, "start": start, "folder": str(Path(entry["path"]).parent)}
+    picture = getattr(request.app.state.library, "picture", None)
+    has_picture = picture is not None and picture(entry["id"], None) is not None
+    ctx = {"entry": entry, "start": start, "folder": str(Path(entry["path"]).parent),
+           "picture_url": f"/pictures/{entry['id']}" if has_picture else None}  # fmt: skip
     return render(request, "entry.html", ctx)
 
 

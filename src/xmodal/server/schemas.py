@@ -47,7 +47,13 @@ class SearchResultOut(BaseModel):
     place: str = Field(
         "", description='where in its document a note hit is ("page 3", a heading); "" if none'
     )
-    media_url: str = Field(description="where to fetch the file (supports Range requests)")
+    media_url: str = Field(
+        description="where to play the file (supports Range requests): the file, or a playable "
+        "copy when a browser cannot play it; add ?original=1 for the file itself"
+    )
+    picture_url: str | None = Field(
+        None, description="the hit's thumbnail (JPEG) or waveform (SVG); null for notes"
+    )
     entry_url: str = Field(description="the entry's JSON")
 
 

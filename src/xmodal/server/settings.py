@@ -52,6 +52,8 @@ class ServerSettings:
         uploads_dir: where uploaded files are kept before ingest; ``None`` means ``uploads/``
             inside the library directory (or beside the default one for a database library).
         max_search_k: the largest ``k`` a search may ask for.
+        proxy_cache_mb: size of the cache of playable copies (MiB) of files a browser cannot
+            play as they are (:mod:`xmodal.library.proxies`).
     """
 
     host: str = "127.0.0.1"
@@ -62,6 +64,7 @@ class ServerSettings:
     db_url: str | None = None
     uploads_dir: Path | None = None
     max_search_k: int = 100
+    proxy_cache_mb: float = 2048.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.host, str) or not self.host.strip():
@@ -94,6 +97,8 @@ class ServerSettings:
             self.uploads_dir = Path(self.uploads_dir)
         if int(self.max_search_k) < 1:
             raise ValueError(f"max_search_k must be >= 1, got {self.max_search_k}")
+        if not self.proxy_cache_mb >= 0:
+            raise ValueError(f"proxy_cache_mb must be >= 0, got {self.proxy_cache_mb}")
 
     @property
     def max_upload_bytes(self) -> int:
