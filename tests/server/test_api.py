@@ -48,7 +48,7 @@ def test_health_and_openapi_schema_match_the_replies(client: TestClient) -> None
     assert ok["schema"]["$ref"].endswith("/SearchResponse")
     result_props = spec["components"]["schemas"]["SearchResultOut"]["properties"]
     assert {"entry_id", "start", "end", "text", "matched_by", "media_url", "picture_url",
-            "place"} <= set(result_props)  # fmt: skip
+            "place", "strong"} <= set(result_props)  # fmt: skip
     # Every reply validates against the model the schema was generated from.
     schemas.Health.model_validate(health.json())
     schemas.SearchResponse.model_validate(client.get("/search?q=tea").json())
@@ -383,6 +383,36 @@ def test_note_cards_say_where_in_the_document(
     body = client.get("/search", params={"q": "pour tea"}).json()
     schemas.SearchResponse.model_validate(body)
     assert {r["place"] for r in body["results"]} == {"page 3"}
+
+
+def test_no_strong_match_is_said_and_the_closest_hits_shown(
+    client: TestClient, fake_world: FakeWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dataclasses import dataclass
+
+    from tests.server.fake_library import FakeResult
+
+    @dataclass
+    class WeakResult(FakeResult):
+        strong: bool = False
+
+    library = fake_world.library
+    original = library.search
+    monkeypatch.setattr(
+        library, "search", lambda q, **kw: [WeakResult(**vars(r)) for r in original(q, **kw)]
+    )
+    body = client.get("/search", params={"q": "pour tea"}).json()
+    schemas.SearchResponse.model_validate(body)
+    assert body["results"] and body["strong_match"] is False
+    assert {r["strong"] for r in body["results"]} == {False}
+    page = client.get("/?q=pour+tea", headers={"Accept": "text/html"})
+    assert "No strong match." in page.text and 'class="results-grid closest"' in page.text
+    monkeypatch.setattr(library, "search", original)
+    strong = client.get("/search", params={"q": "pour tea"}).json()
+    assert strong["strong_match"] is True  # results without the field are strong
+    assert (
+        "No strong match." not in client.get("/?q=pour+tea", headers={"Accept": "text/html"}).text
+    )
 
 
 def test_other_pages(client: TestClient, fake_world: FakeWorld) -> None:

@@ -185,11 +185,16 @@ def search(
     space) video and sound; an image finds the videos it looks like; a recording finds what
     was said in it and sounds like it; a video finds similar video.
 
+    When no result of a text query reaches a relevance floor (docs/library.md, "No strong
+    match"), it says "no strong match" and lists the closest hits apart.
+
     Example: xmodal library search "birthday cake" --modality video --since 2024-01-01
 
     Example: xmodal library search "a man in a suit" --tag face
     """
     from rich.console import Console
+
+    from xmodal.library.search import strong_match
 
     tags = [w for t in tag or [] for w in t.split(",") if w.strip()] or None
     with _errors(), _open(library, db, model=model) as lib:
@@ -202,7 +207,12 @@ def search(
     if not results:
         typer.echo("no results")
         return
-    table = results_table(results)
+    title = None
+    if not strong_match(results):
+        typer.echo(f"no strong match for {query!r}: nothing in the library clearly shows or "
+                   "says it. The closest:")  # fmt: skip
+        title = "closest (weak) hits"
+    table = results_table(results, title=title)
     console = Console()
     if not console.is_terminal:  # piped: one line per result, whatever its length
         seen = max(len(", ".join(t.name for t in r.tags[:3])) for r in results)

@@ -46,6 +46,7 @@ from xmodal.library.embed import (
     Embedder,
     IngestConfig,
 )
+from xmodal.library.floors import is_strong, load_floors
 from xmodal.library.notes import NOTE_SUFFIXES, chunk_parts, read_note
 from xmodal.library.pool import SearchPool
 from xmodal.library.records import FTS_SPACE, TAGS_LIST, Filters, Hit, LibraryError
@@ -79,6 +80,8 @@ class SearchResult:
         tags: the segment's visual tags, best first (``[]``: none; notes, sound and untagged
             segments have none).
         place: where in its document the hit is (``"page 3"``, a heading; ``""``: none).
+        strong: whether it is a strong match (:mod:`xmodal.library.floors`); a search whose
+            results are all weak found nothing that clearly shows or says the query.
     """
 
     entry_id: str
@@ -95,6 +98,7 @@ class SearchResult:
     created: float | None = None
     tags: list[Tag] = field(default_factory=list)
     place: str = ""
+    strong: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -113,6 +117,7 @@ class SearchResult:
             "created": self.created,
             "tags": [t.to_json() for t in self.tags],
             "place": self.place,
+            "strong": self.strong,
         }
 
 
@@ -446,7 +451,9 @@ def search(
         pool: threads to encode the query and run its lists in (None: this thread only).
 
     Returns:
-        Up to ``k`` results, best first.
+        Up to ``k`` results, best first, each marked strong or weak
+        (:func:`xmodal.library.floors.is_strong`; :func:`strong_match` of the list says
+        whether anything clearly matched).
     """
     if int(k) < 1:
         raise ValueError(f"k must be >= 1, got {k}")
@@ -456,4 +463,14 @@ def search(
     if lists is not None:
         keep = set(lists)
         ranked = {name: hits for name, hits in ranked.items() if name in keep}
-    return fuse(ranked, int(k), re.findall(r"\w+", text))
+    results = fuse(ranked, int(k), re.findall(r"\w+", text))
+    floors = load_floors(embedder.text.id) if parsed.kind == "text" else {}
+    for r in results:
+        r.strong = is_strong(r.scores, floors)
+    return results
+
+
+def strong_match(results: Sequence[SearchResult]) -> bool:
+    """Whether a search found anything strong (False: say "no strong match", and show the
+    results as the closest there is). An empty list has no strong match either."""
+    return any(r.strong for r in results)

@@ -99,6 +99,7 @@ def search_get(
         "query_kind": "text",
         "k": filters.k,
         "filters": filters.as_json(),
+        "strong_match": any(r["strong"] for r in results),
         "results": results,
     }
 
@@ -144,6 +145,7 @@ async def search_post(request: Request) -> dict[str, Any]:
         "query_kind": "file",
         "k": filters.k,
         "filters": filters.as_json(),
+        "strong_match": any(r["strong"] for r in results),
         "results": results,
     }
 

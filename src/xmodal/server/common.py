@@ -210,6 +210,7 @@ def result_json(result: Any) -> dict[str, Any]:
         "place": str(getattr(result, "place", "") or ""),
         "media_url": f"/media/{result.entry_id}",
         "picture_url": None,
+        "strong": bool(getattr(result, "strong", True)),
         "entry_url": f"/entries/{result.entry_id}",
     }
 

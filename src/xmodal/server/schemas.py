@@ -54,6 +54,9 @@ class SearchResultOut(BaseModel):
     picture_url: str | None = Field(
         None, description="the hit's thumbnail (JPEG) or waveform (SVG); null for notes"
     )
+    strong: bool = Field(
+        True, description="a strong match (false: only the closest there is; see strong_match)"
+    )
     entry_url: str = Field(description="the entry's JSON")
 
 
@@ -64,6 +67,11 @@ class SearchResponse(BaseModel):
     query_kind: str = Field(description='"text" or "file"')
     k: int
     filters: dict[str, Any] = Field(description="the filters applied (null: not set)")
+    strong_match: bool = Field(
+        True,
+        description="whether any result is a strong match; false: nothing in the library "
+        "clearly shows or says the query, and the results are only the closest hits",
+    )
     results: list[SearchResultOut]
 
 
