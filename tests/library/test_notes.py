@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from xmodal.library import ingest as ingest_module
+from xmodal.library import tasks as tasks_module
 from xmodal.library.documents import Part
 from xmodal.library.embed import TEXT_SPACE, IngestConfig
 from xmodal.library.library import Library
@@ -135,8 +135,8 @@ def test_library_takes_notes_in_every_encoding(tmp_path: Path) -> None:
 def test_a_big_note_is_embedded_in_parts_and_joined_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(ingest_module, "BIG_NOTE_BYTES", 2_000)
-    monkeypatch.setattr(ingest_module, "PART_CHUNKS", 4)
+    monkeypatch.setattr(tasks_module, "BIG_NOTE_BYTES", 2_000)
+    monkeypatch.setattr(tasks_module, "PART_CHUNKS", 4)
     paragraphs = [f"Paragraph {i}: the {i}th walk along the river, with a red kite overhead."
                   for i in range(30)]  # fmt: skip
     big = tmp_path / "journal.txt"
@@ -151,7 +151,7 @@ def test_a_big_note_is_embedded_in_parts_and_joined_whole(
         assert [s.text for s in segs] == chunk_note(big.read_text(), 160)
         assert all(TEXT_SPACE in s.vectors for s in segs)
     with Library.open(tmp_path / "one", config=config) as one:  # the same vectors unsplit
-        monkeypatch.setattr(ingest_module, "BIG_NOTE_BYTES", 10**9)
+        monkeypatch.setattr(tasks_module, "BIG_NOTE_BYTES", 10**9)
         one.add([big], workers=1, progress=False)
         (ref,) = one.entries()
         for a, b in zip(one.segments(ref.id), segs, strict=True):
@@ -163,15 +163,15 @@ def test_a_big_note_is_embedded_in_parts_and_joined_whole(
 
 _CHILD = """
 import sys, time
-from xmodal.library import ingest
+from xmodal.library import ingest, tasks
 from xmodal.library.library import Library
-ingest.BIG_NOTE_BYTES, ingest.PART_CHUNKS = 1000, 2
-run_task = ingest.run_task
+tasks.BIG_NOTE_BYTES, tasks.PART_CHUNKS = 1000, 2
+run_task = tasks.run_task
 def slow_task(embedder, task):
     time.sleep(0.3)
     print("part", task.first, flush=True)
     return run_task(embedder, task)
-ingest.run_task = slow_task
+tasks.run_task = slow_task
 with Library.open(sys.argv[1], config=ingest.IngestConfig(note_chunk_chars=120)) as lib:
     lib.add([sys.argv[2]], workers=1, progress=False)
 print("finished", flush=True)
