@@ -90,8 +90,34 @@ def test_pool_runs_work_in_its_workers() -> None:
     with worker_pool(2) as pool:
         pids = set(pool.map(_pid, range(6)))
     assert len(pids) == 2 and os.getpid() not in pids
-    with pytest.raises(ValueError, match="spawn' or 'fork"):
+    with pytest.raises(ValueError, match="spawn', 'fork' or 'auto"):
         worker_pool(1, start="forkserver")  # type: ignore[arg-type]
+
+
+def test_auto_forks_a_single_threaded_process_and_spawns_a_threaded_one(tmp_path: Path) -> None:
+    """A forked worker sees the parent's module state (``MARK``); a spawned one starts fresh."""
+    script = tmp_path / "auto.py"
+    script.write_text(
+        "import threading\n"
+        "import xmodal.workers as w\n"
+        "def mark(_):\n"
+        "    return getattr(w, 'MARK', 0)\n"
+        "if __name__ == '__main__':\n"
+        "    w.MARK = 1\n"
+        "    print(threading.active_count())\n"
+        "    with w.worker_pool(1, start='auto') as pool:\n"
+        "        print(pool.submit(mark, 0).result())\n"
+        "    stop = threading.Event()\n"
+        "    threading.Thread(target=stop.wait, daemon=True).start()\n"
+        "    print(threading.active_count())\n"
+        "    with w.worker_pool(1, start='auto') as pool:\n"
+        "        print(pool.submit(mark, 0).result())\n"
+        "    stop.set()\n"
+    )
+    out = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=True
+    ).stdout.split()
+    assert out == ["1", "1", "2", "0"]  # one thread: forked; two: spawned
 
 
 @pytest.mark.parametrize("start", ["spawn", "fork"])

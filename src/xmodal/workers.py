@@ -14,6 +14,15 @@ Usage::
     with worker_pool(4, initializer=load_models, initargs=(config,)) as pool:
         for result in pool.map(work, jobs):
             ...
+
+``start="auto"`` forks only a process that runs no Python thread but its main one. A forked
+child inherits every lock as it was, and a lock another thread held (a server's event loop, an
+executor, a writer to stdout) is never released there. Worse, the child clears the other
+threads' state at once, thread-local objects included: CI hung there, in a child freeing a
+PyAV scaler that a server thread had cached, whose condition variable waited for threads the
+fork had not copied. A process that has started threads gets spawned workers instead. (Native
+pools are not counted: numpy's BLAS starts one on import and is fork-safe, and counting them
+would take fork, and with it scripts without a ``__main__`` guard, from everyone.)
 """
 
 from __future__ import annotations
@@ -29,10 +38,18 @@ WATCH_S = 0.5
 """How often a worker checks that its parent is alive (it leaves within this long)."""
 
 
+def python_threads() -> int:
+    """The threads of this process that have run Python: those of :mod:`threading`, and those a
+    library started that called into Python (they have a frame too)."""
+    import sys
+
+    return max(threading.active_count(), len(sys._current_frames()))
+
+
 def worker_pool(
     workers: int,
     *,
-    start: Literal["spawn", "fork"] = "spawn",
+    start: Literal["spawn", "fork", "auto"] = "spawn",
     initializer: Callable[..., Any] | None = None,
     initargs: tuple = (),
 ) -> ProcessPoolExecutor:
@@ -41,16 +58,19 @@ def worker_pool(
     Args:
         workers: worker processes.
         start: how workers start: ``"spawn"`` (a fresh interpreter; needed once torch has run
-            threads here) or ``"fork"`` (at once, and scripts without a ``__main__`` guard
-            work; falls back to spawn where fork does not exist).
+            threads here), ``"fork"`` (at once, and scripts without a ``__main__`` guard
+            work; falls back to spawn where fork does not exist) or ``"auto"`` (fork while
+            this process runs one Python thread, else spawn: a threaded process's fork can hang).
         initializer: run once in each worker after the watch starts (picklable, with
             ``initargs``).
         initargs: its arguments.
     """
     import multiprocessing
 
-    if start not in ("spawn", "fork"):
-        raise ValueError(f"start must be 'spawn' or 'fork', got {start!r}")
+    if start not in ("spawn", "fork", "auto"):
+        raise ValueError(f"start must be 'spawn', 'fork' or 'auto', got {start!r}")
+    if start == "auto":
+        start = "fork" if python_threads() == 1 else "spawn"
     if start == "fork" and "fork" not in multiprocessing.get_all_start_methods():
         start = "spawn"  # pragma: no cover - platforms without fork
     return ProcessPoolExecutor(

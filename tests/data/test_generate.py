@@ -15,6 +15,7 @@ from xmodal.utils import write_json
 
 INFO = {"kind": "toy", "seed": 0}
 IDS = [f"toy-{i:03d}" for i in range(7)]
+SET_IN_PARENT: list[int] = []  # a forked worker sees what the parent put here; a spawned one not
 
 
 def _build(out: Path, cid: str, value: int, fail_on: str | None = None) -> dict:
@@ -32,7 +33,8 @@ def _build(out: Path, cid: str, value: int, fail_on: str | None = None) -> dict:
     except ImportError:  # pragma: no cover - opencv is installed with the vision extra
         threads = -1
     row = {"id": cid, "path": f"clips/{cid}.mp4", "value": value, "pid": os.getpid()}
-    write_json(clips / f"{cid}.json", {**row, "cv2_threads": threads}, indent=None)
+    extra = {"cv2_threads": threads, "parent_marks": len(SET_IN_PARENT)}
+    write_json(clips / f"{cid}.json", {**row, **extra}, indent=None)
     return row
 
 
@@ -101,6 +103,42 @@ def test_parallel_workers_build_each_clip_once_single_threaded(tmp_path: Path) -
         assert (parallel / "clips" / f"{cid}.mp4").read_bytes() == (
             serial / "clips" / f"{cid}.mp4"
         ).read_bytes()
+
+
+def test_a_threaded_parent_spawns_its_workers_and_gets_the_same_clips(tmp_path: Path) -> None:
+    """A forked child clears the parent's other threads' state: CI hung in a child freeing the
+    PyAV scaler a server thread kept in a thread-local (its condition variable waits for slice
+    threads the fork did not copy). Such a process spawns its workers, which build the same
+    clips."""
+    import threading
+
+    av = pytest.importorskip("av")
+    serial, parallel = tmp_path / "serial", tmp_path / "parallel"
+    generate_clips(serial, INFO, IDS, _build, _args(serial), workers=1, progress=False)
+    held, ready, stop = threading.local(), threading.Event(), threading.Event()
+
+    def hold_a_scaler() -> None:
+        frame = av.VideoFrame.from_ndarray(np.zeros((480, 640, 3), np.uint8), format="rgb24")
+        held.scaler = av.video.reformatter.VideoReformatter()
+        held.scaler.reformat(frame, width=320, height=240, format="yuv420p")
+        ready.set()
+        stop.wait()
+
+    busy = threading.Thread(target=hold_a_scaler, daemon=True)
+    busy.start()
+    assert ready.wait(30)
+    SET_IN_PARENT.append(1)
+    try:
+        generate_clips(parallel, INFO, IDS, _build, _args(parallel), workers=2, progress=False)
+    finally:
+        SET_IN_PARENT.clear()
+        stop.set()
+        busy.join()
+    rows = read_manifest(parallel)
+    assert {r["pid"] for r in rows}.isdisjoint({os.getpid()})
+    assert all(r["parent_marks"] == 0 for r in rows)  # fresh interpreters: spawned, not forked
+    assert [r["value"] for r in rows] == [r["value"] for r in read_manifest(serial)]
+    assert sorted(_calls(parallel)) == IDS
 
 
 def test_a_worker_error_is_raised_in_the_caller(tmp_path: Path) -> None:

@@ -4,8 +4,9 @@ A world is a directory holding ``dataset.json`` (what made it), ``clips/`` and, 
 is there, ``manifest.jsonl``. :func:`generate_clips` fills it resumably: a world-specific
 *builder* writes one clip's MP4 and then its JSON sidecar (its manifest row), each atomically,
 so a clip whose two files exist is complete and a rerun after a kill only builds the others.
-Clips are built in a pool of forked processes, each running OpenCV single-threaded, with a tqdm
-progress bar; the manifest is assembled from the sidecars at the end, in the order of the ids.
+Clips are built in a pool of processes (forked when this process runs one Python thread, else
+spawned), each running OpenCV single-threaded, with a tqdm progress bar; the manifest is
+assembled from the sidecars at the end, in the order of the ids.
 
 Used by :mod:`xmodal.data.objects` and :mod:`xmodal.data.talking`. Also here: the tiny
 OpenCV helpers both worlds draw with (:func:`cv2_module`, :func:`ellipse`).
@@ -148,16 +149,17 @@ def remove_stale(clips: Path, ids: Sequence[str]) -> None:
 def _build_parallel(
     build: Callable[..., object], jobs: list[tuple[Any, ...]], workers: int, bar: Any
 ) -> None:
-    """Run ``build(*job)`` for every job in ``workers`` forked processes, updating ``bar``
+    """Run ``build(*job)`` for every job in ``workers`` worker processes, updating ``bar``
     (they leave with this process if it is killed: :func:`xmodal.workers.worker_pool`)."""
-    # fork: workers start at once, and unguarded scripts, notebooks and stdin work (spawn and
-    # forkserver re-run the calling script). The children use nothing of this process's threads
-    # (the speech lock is fork-aware), except OpenCV's pool: a child forked after OpenCV ran
-    # threads deadlocks, so OpenCV runs single-threaded here while the workers are forked.
+    # fork while this process runs one Python thread: workers start at once, and unguarded
+    # scripts and stdin work (spawn re-runs the calling script). A process that has started
+    # threads (a server, an executor, a notebook kernel) spawns its workers instead: a forked
+    # child inherits the locks those threads held and can hang on one for ever. OpenCV's own
+    # pool is made single-threaded while forking: a child forked after it ran threads deadlocks.
     queue = iter(jobs)
     with (
         _opencv_single_threaded(),
-        worker_pool(workers, start="fork", initializer=_init_worker) as pool,
+        worker_pool(workers, start="auto", initializer=_init_worker) as pool,
     ):
         pending: set[Future] = set()
         try:
