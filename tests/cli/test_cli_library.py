@@ -275,3 +275,82 @@ def test_train_reindex_registry_and_model_changes(tmp_path: Path) -> None:
         lib.reindex(workers=1, progress=False)  # adopts the model it was opened with
         assert lib.stats()["vectors"][JOINT_SPACE] == 9
         lib.reindex(workers=1, progress=False)  # complete: nothing to redo
+
+
+def test_people_on_real_faces_list_name_split_merge_forget(
+    tmp_path: Path, shared_media: Path
+) -> None:
+    """Two clips of one woman (tk06, tk23) and a GRID speaker: two people; naming, splitting
+    and merging hold; forgetting her leaves no descriptor and no face picture of hers."""
+    from xmodal.library.store import open_store
+
+    src = tmp_path / "clips"
+    src.mkdir()
+    names = ("tk06_w2lgfpgan_kim_7s_raw.mp4", "tk23_w2lgfpgan_kim_lip_synced_gen.mp4",
+             "tk16_lipnet_grid_bbaf2n.mpg")  # fmt: skip
+    for name in names:
+        shutil.copy(shared_media / "talking" / name, src / name)
+    lib = ["--library", str(tmp_path / "lib")]
+    added = _run("add", str(src), *lib, "--workers", "1", "--no-progress", "--no-transcribe")
+    assert added.exit_code == 0, added.output
+
+    listed = json.loads(_run("people", *lib, "--json").stdout)
+    assert [p["files"] for p in listed] == [2, 1]  # tk16 is one 3-second segment
+    kim, grid = listed
+    assert kim["faces"] == 4 and grid["faces"] == 1  # a face in each of their 5 segments
+    assert Path(kim["picture"]).is_file() and kim["picture"].startswith(str(tmp_path / "lib"))
+    named = _run("people", *lib, "name", str(kim["id"]), "Kim")
+    assert named.exit_code == 0 and f"person {kim['id']} is Kim" in named.stdout
+    table = _run("people", *lib, "--update")
+    assert table.exit_code == 0 and "Kim" in table.stdout and "person " in table.stdout
+
+    split = _run("people", *lib, "split", "Kim", str(src / names[1]))
+    assert split.exit_code == 0 and "new person" in split.stdout
+    assert len(json.loads(_run("people", *lib, "--json", "--update").stdout)) == 3
+    new_id = max(p["id"] for p in json.loads(_run("people", *lib, "--json").stdout))
+    merged = _run("people", *lib, "merge", "kim", str(new_id))
+    assert merged.exit_code == 0 and f"now has {kim['faces']} faces" in merged.stdout
+
+    by_name = json.loads(_run("search", "Kim", *lib, "--json").stdout)
+    assert by_name and all("person" in r["matched_by"] for r in by_name)
+    assert {Path(r["path"]).name for r in by_name} == {names[0], names[1]}
+    kept = json.loads(_run("search", "a person talking", *lib, "--person", "kim", "--json").stdout)
+    assert kept and {Path(r["path"]).name for r in kept} <= {names[0], names[1]}
+    import cv2
+
+    from xmodal.media import read_video
+
+    (frame,) = read_video(src / names[0], start=3.0, max_frames=1)  # a photo of her face
+    cv2.imwrite(str(tmp_path / "photo.jpg"), frame[:, :, ::-1])
+    pictured = json.loads(_run("search", str(tmp_path / "photo.jpg"), *lib, "--json").stdout)
+    mine = [r for r in pictured if "person" in r["matched_by"]]
+    assert mine and {Path(r["path"]).name for r in mine} == {names[0], names[1]}
+    unknown = _run("search", "talking", *lib, "--person", "nobody")
+    assert unknown.exit_code == 2 and "no person 'nobody'" in unknown.output
+
+    bad = _run("people", *lib, "forget", "nobody", "--yes")
+    assert bad.exit_code == 2 and "error: no person 'nobody'" in bad.output
+    forgot = _run("people", *lib, "forget", "Kim", "--yes")
+    assert forgot.exit_code == 0 and f"{kim['faces']} faces deleted" in forgot.stdout
+    assert [p["id"] for p in json.loads(_run("people", *lib, "--json").stdout)] == [grid["id"]]
+    with open_store(library_dir=tmp_path / "lib") as store:
+        faces = {Path(e.path).name: [f for s in store.segments(e.id) for f in s.faces or []]
+                 for e in store.iter_entries()}  # fmt: skip
+    assert faces[names[0]] == faces[names[1]] == [] and len(faces[names[2]]) == grid["faces"]
+    pictures = sorted((tmp_path / "lib" / "thumbnails").rglob("face-*.jpg"))
+    assert len(pictures) == grid["faces"]
+
+    off = _run("add", str(src / names[2]), "--library", str(tmp_path / "lib2"), "--workers",
+               "1", "--no-progress", "--no-transcribe", "--no-faces")  # fmt: skip
+    assert off.exit_code == 0, off.output
+    with open_store(library_dir=tmp_path / "lib2") as store:
+        (entry,) = store.iter_entries()
+        assert all(s.faces is None for s in store.segments(entry.id))  # never looked at
+    assert "no people yet" in _run("people", "--library", str(tmp_path / "lib2")).stdout
+    looked = _run("reindex", "--faces", "--library", str(tmp_path / "lib2"), "--workers", "1",
+                  "--no-progress")  # fmt: skip
+    assert looked.exit_code == 0 and "1 updated" in looked.stdout, looked.output
+    (only,) = json.loads(_run("people", "--library", str(tmp_path / "lib2"), "--json").stdout)
+    assert only["faces"] == 1 and Path(only["picture"]).is_file()
+    again = _run("reindex", "--faces", "--library", str(tmp_path / "lib2"), "--no-progress")
+    assert again.exit_code == 0 and "0 updated" in again.stdout  # looked at once: done

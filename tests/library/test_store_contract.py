@@ -17,10 +17,12 @@ from tests.library.conftest import META, Backend
 from xmodal.features.tags import Tag
 from xmodal.library.columns import glob_to_like
 from xmodal.library.records import (
+    FACE_DIM,
     FTS_SPACE,
     SCHEMA_VERSION,
     TAGS_LIST,
     Entry,
+    Face,
     Filters,
     LibraryError,
     LibraryMeta,
@@ -234,7 +236,7 @@ def test_a_version_1_library_gains_tag_columns(backend: Backend) -> None:
     st._write_meta(replace(st.meta(), schema_version=1))
     st.close()
     with backend.open(meta=None) as st:
-        assert st.meta().schema_version == SCHEMA_VERSION == 3
+        assert st.meta().schema_version == SCHEMA_VERSION == 4
         (old,) = st.segments(e.id)
         assert old.tags is None and old.tag_text == "" and old.text == "before tags"
         assert st.search_tags("bird") == []
@@ -263,7 +265,7 @@ def test_a_version_2_library_gains_encoding_and_place(backend: Backend) -> None:
     st._write_meta(replace(st.meta(), schema_version=2))
     st.close()
     with backend.open(meta=None) as st:
-        assert st.meta().schema_version == SCHEMA_VERSION == 3
+        assert st.meta().schema_version == SCHEMA_VERSION == 4
         assert st.get_entry(e.id) == e and e.encoding is None
         (old,) = st.segments(e.id)
         assert old.place == "" and old.text == "lease renewal"
@@ -283,6 +285,95 @@ def test_a_version_2_library_gains_encoding_and_place(backend: Backend) -> None:
         big = entry("big.txt", modality=Modality.TEXT, text=words + " lark", duration=None)
         st.upsert_entry(big, [])
         assert st.get_entry(big.id).text.endswith("lark")
+
+
+def face(index: int, seed: int, box=(0.25, 0.1, 0.75, 0.7)) -> Face:
+    rng = np.random.default_rng(seed)
+    return Face(index, box, frames=3, size=88.5, descriptor=rng.normal(0, 0.1, FACE_DIM))
+
+
+def test_a_version_3_library_gains_faces_and_people(backend: Backend) -> None:
+    """Schema 3 -> 4: a library written before faces opens, its segments read as never looked
+    at, and new segments store their faces; the people document starts empty."""
+    st = backend.open()
+    e = entry("old.mp4")
+    st.upsert_entry(e, segs(e, [unit(1, 0, 0, 0)]))
+    if backend.name == "lancedb":  # what schema 3 had: no faces column
+        st._segments.drop_columns(["faces"])
+    else:
+        with st._tx() as cur:
+            cur.execute(f"ALTER TABLE {backend.pg_schema}.segments DROP COLUMN faces")
+    st._write_meta(replace(st.meta(), schema_version=3))
+    st.close()
+    with backend.open(meta=None) as st:
+        assert st.meta().schema_version == SCHEMA_VERSION == 4
+        (old,) = st.segments(e.id)
+        assert old.faces is None and st.people() == {}
+        new = entry("new.mp4")
+        st.upsert_entry(new, [Segment(new.id, 0, 0.0, 5.0, faces=[face(0, 1), face(1, 2)])])
+        got = st.segments(new.id)[0].faces
+        assert [f.index for f in got] == [0, 1] and got[1].box == (0.25, 0.1, 0.75, 0.7)
+        np.testing.assert_allclose(got[1].descriptor, face(1, 2).descriptor, atol=1e-6)
+
+
+def test_faces_round_trip_are_replaced_atomically_and_people_persist(store: Store) -> None:
+    e = entry("party.mp4", duration=10.0)
+    two = [Segment(e.id, 0, 0.0, 5.0, "hello", {"joint": unit(1, 0, 0, 0)}, faces=[]),
+           Segment(e.id, 1, 5.0, 10.0, "kettle", {"joint": unit(0, 1, 0, 0)},
+                   faces=[face(0, 7), face(3, 8, (0.0, 0.0, 1.0, 1.0))])]  # fmt: skip
+    store.upsert_entry(e, two)
+    got = store.segments(e.id)
+    assert got[0].faces == [] and [f.index for f in got[1].faces] == [0, 3]
+    assert got[1].faces[1].frames == 3 and got[1].faces[1].size == 88.5
+    store.set_faces(e.id, [None, [got[1].faces[1]]])  # forget face 0 of segment 1
+    after = store.segments(e.id)
+    assert after[0].faces is None and [f.index for f in after[1].faces] == [3]
+    assert [s.text for s in after] == ["hello", "kettle"]  # the rest of the rows stays
+    np.testing.assert_allclose(after[1].vectors["joint"], unit(0, 1, 0, 0))
+    assert hit_keys(store.search_text("kettle")) == [("party.mp4", 1)]
+    with pytest.raises(ValueError, match="2 segments but faces for 1"):
+        store.set_faces(e.id, [None])
+    with pytest.raises(ValueError, match="distinct"):
+        store.set_faces(e.id, [None, [face(1, 1), face(1, 2)]])
+    with pytest.raises(KeyError):
+        store.set_faces("f" * 64, [None])
+    assert store.people() == {}
+    doc = {"version": 1, "people": [{"id": 1, "name": "Ada", "faces": [[e.id, 1, 3]]}]}
+    store.set_people(doc)
+    assert store.people() == doc
+    store.set_people({**doc, "people": []})
+    assert store.people()["people"] == []
+    with pytest.raises(ValueError, match="distinct"):
+        Segment(e.id, 0, 0.0, 1.0, faces=[face(0, 1), face(0, 2)])
+    with pytest.raises(ValueError, match="descriptor"):
+        Face(0, (0, 0, 1, 1), 1, 10.0, np.zeros(12))
+    with pytest.raises(ValueError, match="box"):
+        Face(0, (0.5, 0, 0.2, 1), 1, 10.0, np.zeros(FACE_DIM))
+
+
+def test_segment_filter_keeps_only_those_segments_in_every_search(store: Store) -> None:
+    """A person's moments: vector, text and tag searches keep only the listed segments and
+    drop whole-entry hits; an empty set keeps nothing."""
+    a, b = entry("a.mp4", text="kettle kettle"), entry("b.mp4", text="kettle")
+    items = [(a, [tagged(a, i, [COCKATOO], unit(1, 0.1 * i, 0, 0)) for i in range(3)]),
+             (b, [tagged(b, i, [COCKATOO], unit(1, 0, 0.1 * i, 0)) for i in range(2)])]  # fmt: skip
+    for _, segments in items:
+        for seg in segments:
+            seg.text = "kettle"
+    store.upsert_entries(items)
+    only = Filters(segments=frozenset({(a.id, 2), (b.id, 0)}))
+    near = store.search_vector("joint", unit(1, 0, 0, 0), k=10, filters=only)
+    assert sorted(hit_keys(near)) == [("a.mp4", 2), ("b.mp4", 0)]
+    assert sorted(hit_keys(store.search_text("kettle", k=10, filters=only))) == [
+        ("a.mp4", 2), ("b.mp4", 0)]  # fmt: skip
+    assert sorted(hit_keys(store.search_tags("parrot", k=10, filters=only))) == [
+        ("a.mp4", 2), ("b.mp4", 0)]  # fmt: skip
+    none = Filters(segments=frozenset())
+    assert store.search_vector("joint", unit(1, 0, 0, 0), k=5, filters=none) == []
+    assert store.search_text("kettle", k=5, filters=none) == []
+    assert len(hit_keys(store.search_text("kettle", k=10))) == 5  # unfiltered: all of them
+    with pytest.raises(ValueError, match="entry id"):
+        Filters(segments=frozenset({("nope", 1)}))
 
 
 # ----------------------------------------------------------------------------- entries

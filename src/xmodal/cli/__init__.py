@@ -13,6 +13,7 @@ from xmodal.cli import demo as _demo
 from xmodal.cli import eval as _eval
 from xmodal.cli import features as _features
 from xmodal.cli import library as _library
+from xmodal.cli import people as _people
 from xmodal.cli import serve as _serve
 from xmodal.cli import study as _study
 from xmodal.cli import sync as _sync
@@ -33,6 +34,7 @@ app.add_typer(_data.app, name="data")
 app.command("demo")(_demo.demo)
 app.add_typer(_features.app, name="features")
 app.add_typer(_library.app, name="library")
+_library.app.add_typer(_people.app, name="people")
 app.command("serve")(_serve.serve)
 app.add_typer(_train.app, name="train")
 app.add_typer(_eval.app, name="eval")

@@ -81,6 +81,12 @@ def add(
     tags: bool = typer.Option(
         True, "--tags/--no-tags", help="Tag what video shows (ImageNet classes, faces)."
     ),
+    faces: bool = typer.Option(
+        True,
+        "--faces/--no-faces",
+        help="Find and describe the faces in video, for 'library people' (dlib; a segment "
+        "added with --no-faces is recorded as never looked at).",
+    ),
     proxies: bool = typer.Option(
         False,
         "--proxies",
@@ -105,6 +111,7 @@ def add(
     video in them (.aiff, NIST .sph, ...); the rest are ignored (--verbose lists them).
 
     Each video segment gets a thumbnail and each recording a waveform (under the library).
+    Faces seen in video are described and grouped into people ('xmodal library people').
 
     Unchanged files are skipped, moved or renamed files only get their path updated (found by
     content hash), changed files are re-embedded. A corrupt or unsupported file is reported
@@ -117,7 +124,9 @@ def add(
     from xmodal.library.embed import IngestConfig
 
     with _errors():
-        config = IngestConfig(segment_seconds=segment, transcribe=transcribe, tags=tags)
+        config = IngestConfig(
+            segment_seconds=segment, transcribe=transcribe, tags=tags, faces=faces
+        )
         lib = _open(library, db, create=True, model=model, config=config)
         with lib:
             report = lib.add(paths, workers=workers, progress=progress, proxies=proxies)
@@ -173,6 +182,11 @@ def search(
         help="Only moments tagged with this word: a tag's name, synonym or hypernym "
         "(--tag bird keeps a cockatoo). Repeat it, or use commas, for any of several.",
     ),
+    person: str | None = typer.Option(
+        None,
+        "--person",
+        help="Only moments where this person is seen (an id or name from 'library people').",
+    ),
     k: int = typer.Option(10, "-k", "--top", min=1, help="Number of results."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list of results."),
     model: Path | None = typer.Option(
@@ -191,6 +205,11 @@ def search(
     Example: xmodal library search "birthday cake" --modality video --since 2024-01-01
 
     Example: xmodal library search "a man in a suit" --tag face
+
+    A named person's name in the query finds the moments they are seen in ("Ada lease": Ada's
+    moments, fused with the lists for "lease"); --person keeps only their moments.
+
+    Example: xmodal library search "lease" --person Ada
     """
     from rich.console import Console
 
@@ -198,9 +217,8 @@ def search(
 
     tags = [w for t in tag or [] for w in t.split(",") if w.strip()] or None
     with _errors(), _open(library, db, model=model) as lib:
-        results = lib.search(
-            query, modalities=modality, since=since, until=until, path_glob=path, tags=tags, k=k
-        )
+        results = lib.search(query, modalities=modality, since=since, until=until,
+                             path_glob=path, tags=tags, person=person, k=k)  # fmt: skip
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
         return
@@ -299,6 +317,9 @@ def reindex(
     thumbnails: bool = typer.Option(
         False, "--thumbnails", help="Only draw the pictures (thumbnails, waveforms) entries lack."
     ),
+    faces: bool = typer.Option(
+        False, "--faces", help="Only look for the faces of videos never looked at, for people."
+    ),
     workers: int | None = typer.Option(None, "--workers", min=1, help="Worker processes."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
@@ -307,11 +328,13 @@ def reindex(
     Transcripts and segments are kept; only vectors are recomputed. Videos stored before
     visual tags existed are tagged (a rerun tags only those still untagged). With
     --thumbnails, nothing is re-embedded: videos and recordings ingested before pictures get
-    their thumbnails and waveforms (a rerun draws only what is still missing).
+    their thumbnails and waveforms (a rerun draws only what is still missing). With --faces,
+    videos ingested before faces (or with --no-faces) are looked at for faces, and the people
+    regrouped.
     """
     with _errors(), _open(library, db, model=model) as lib:
         report = lib.reindex(model, frozen_only=frozen_only, force=force, workers=workers,
-                             progress=progress, thumbnails=thumbnails)  # fmt: skip
+                             progress=progress, thumbnails=thumbnails, faces=faces)  # fmt: skip
     _print_report(report)
 
 

@@ -1,17 +1,25 @@
 """The checks both storage backends run, so they refuse the same input with the same message:
 a model against a library (:func:`check_compatible`), a schema version (:func:`check_migratable`),
-a batch to write (:func:`check_batch`), vectors to set (:func:`check_vectors`), and queries
+a batch to write (:func:`check_batch`), vectors and faces to set (:func:`check_vectors`,
+:func:`check_faces`), and queries
 (:func:`check_query`, :func:`check_text_query`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Sequence
 
 import numpy as np
 
-from xmodal.library.records import SCHEMA_VERSION, Entry, LibraryError, LibraryMeta, Segment
+from xmodal.library.records import (
+    SCHEMA_VERSION,
+    Entry,
+    Face,
+    LibraryError,
+    LibraryMeta,
+    Segment,
+)
 
 
 def check_compatible(stored: LibraryMeta, wanted: LibraryMeta, location: str) -> None:
@@ -137,3 +145,14 @@ def check_query(meta: LibraryMeta, space: str, vector: np.ndarray, k: int) -> np
     if int(k) < 1:
         raise ValueError(f"k must be >= 1, got {k}")
     return q
+
+
+def check_faces(path: str, n_segments: int, faces: Sequence[list[Face] | None]) -> None:
+    """Check :meth:`Store.set_faces`'s argument: one list (or None) of faces per segment."""
+    if len(faces) != n_segments:
+        raise ValueError(f"entry {path}: {n_segments} segments but faces for {len(faces)}")
+    for f in faces:
+        if f is not None and (
+            not all(isinstance(x, Face) for x in f) or len({x.index for x in f}) != len(f)
+        ):
+            raise ValueError(f"entry {path}: faces must be Face lists with distinct indices")

@@ -1,6 +1,6 @@
 """How both storage backends lay records out in columns, so they store and filter alike: a
-space's vector column, a path glob as SQL ``LIKE``, and a segment's visual tags (as JSON, and
-as the ``|word|...|`` column the tag filter matches with ``LIKE``).
+space's vector column, a path glob as SQL ``LIKE``, and a segment's visual tags (as JSON,
+and as the ``|word|...|`` column the tag filter matches with ``LIKE``).
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,9 +43,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xmodal.features.tags import Tag, TaggerConfig, VisualTagger
+from xmodal.library.faces import segment_faces
 from xmodal.library.joint import JointModel, open_space
 from xmodal.library.notes import chunk_parts, read_note
-from xmodal.library.records import Entry, LibraryError, LibraryMeta, Segment
+from xmodal.library.records import Entry, Face, LibraryError, LibraryMeta, Segment
 from xmodal.library.tagging import TAG_SPACE, segment_tags, tag_vectors
 from xmodal.library.thumbs import Pictures, peaks
 from xmodal.types import Modality
@@ -95,6 +96,7 @@ class IngestConfig:
     commit_every: int = 32  # entries per store commit
     commit_seconds: float = 5.0  # ... or commit what is ready after this many seconds
     tags: bool = True  # visual tags of video segments (ImageNet head + faces, same frames)
+    faces: bool = True  # faces of video segments, described for people (dlib, same frames)
     tagger: TaggerConfig = field(default_factory=TaggerConfig)  # tag thresholds
 
     def __post_init__(self) -> None:
@@ -191,6 +193,19 @@ class Embedder:
         self.tagger: VisualTagger | None = (
             VisualTagger(self.video, config.tagger) if config.tags else None
         )
+        self._describer: Any = None  # the face describer, made on first use (config.faces)
+
+    @property
+    def describer(self) -> Any:
+        """The :class:`~xmodal.features.identity.FaceDescriber` (dlib's models load on first
+        use), or None when faces are off."""
+        if self._describer is None and self.config.faces:
+            from xmodal.features.identity import FaceDescriber
+
+            with _LOAD_LOCK:
+                if self._describer is None:
+                    self._describer = FaceDescriber()
+        return self._describer
 
     # ------------------------------------------------------------------ identity
 
@@ -382,9 +397,7 @@ class Embedder:
         afeats: list[np.ndarray | None] = [None] * n
         seg_texts = list(texts) if texts is not None else [""] * n
         words_all: list[str] = []
-        per_chunk = max(1, int(cfg.chunk_seconds // cfg.segment_seconds))
-        for c in range(0, n, per_chunk):
-            idx = list(range(c, min(n, c + per_chunk)))
+        for idx in self._chunks(n):
             c0, c1 = spans[idx[0]][0], spans[idx[-1]][1]
             if info.has_video:
                 self._chunk_frames(path, info, spans, idx, frames)
@@ -399,11 +412,16 @@ class Embedder:
             vfeats[i] = f
         if modality is Modality.VIDEO and not have:
             raise MediaError(path, "no decodable video frames")
+        faces: list[list[Face] | None] = [None] * n
+        if modality is Modality.VIDEO and self.config.faces:
+            faces = segment_faces(self.describer, frames, pictures)
         if pictures is not None:
             pictures.add_frames(frames)
             pictures.finish(video=modality is Modality.VIDEO)
         segments = self._segments(entry_id, spans, seg_texts, frames, vfeats, afeats,
                                   tagged=modality is Modality.VIDEO)  # fmt: skip
+        for segment, seen in zip(segments, faces, strict=True):
+            segment.faces = seen
         stat = path.stat()
         entry = Entry(
             id=entry_id,
@@ -416,25 +434,34 @@ class Embedder:
         )
         return entry, segments
 
-    def draw(self, path: Path, spans: Sequence[tuple[float, float]]) -> Pictures:
+    def draw(
+        self, path: Path, spans: Sequence[tuple[float, float]], faces: bool = False
+    ) -> Pictures:
         """The pictures of a stored video or recording (``library reindex --thumbnails``):
-        the same frames and audio ingest decodes for them, chunk by chunk, and nothing else.
+        the same frames and audio ingest decodes for them, chunk by chunk, and nothing else;
+        with ``faces``, a video's faces too (``Pictures.seen``; ``reindex --faces``).
 
         Raises:
             MediaError: a missing, corrupt or unsupported file.
         """
+        from xmodal.features.identity import FaceDescriber
         from xmodal.media import probe, read_audio
 
         info = probe(path)
         spans = [(float(a), float(b)) for a, b in spans]
         pictures = Pictures()
         frames: list[np.ndarray | None] = [None] * len(spans)
-        per_chunk = max(1, int(self.config.chunk_seconds // self.config.segment_seconds))
-        for c in range(0, len(spans), per_chunk):
-            idx = list(range(c, min(len(spans), c + per_chunk)))
+        if faces and info.has_video:
+            pictures.seen = [None] * len(spans)
+        for idx in self._chunks(len(spans)):
             if info.has_video:
                 self._chunk_frames(path, info, spans, idx, frames)
                 pictures.add_frames(frames, idx)
+                if pictures.seen is not None:
+                    describer = self.describer or FaceDescriber()
+                    found = segment_faces(describer, [frames[i] for i in idx], pictures, idx)
+                    for i, seen in zip(idx, found, strict=True):
+                        pictures.seen[i] = seen
                 for i in idx:
                     frames[i] = None  # memory stays bounded on long files
             elif info.has_audio:
@@ -442,6 +469,13 @@ class Embedder:
                 pictures.envelope.append(peaks(read_audio(path, 16000, start=c0, end=c1), 16000))
         pictures.finish(video=info.has_video)
         return pictures
+
+    def _chunks(self, n: int) -> Iterator[list[int]]:
+        """The indices of ``n`` windows, ``chunk_seconds`` of media at a time (decoded and
+        transcribed together, so memory stays bounded on long files)."""
+        per_chunk = max(1, int(self.config.chunk_seconds // self.config.segment_seconds))
+        for c in range(0, n, per_chunk):
+            yield list(range(c, min(n, c + per_chunk)))
 
     def _chunk_frames(
         self,

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -177,6 +177,15 @@ class Committer:
         self.last = time.monotonic()
 
 
+def _worker_count(workers: int | None, tasks: Sequence[Task]) -> int:
+    """Worker processes for ``tasks``: ``workers`` (default: every core), at least 1, and no
+    more than there are tasks."""
+    from xmodal.utils import default_workers
+
+    count = default_workers() if workers is None else int(workers)
+    return min(max(1, count), max(1, len(tasks)))
+
+
 def quick_check(store: Store, files: list[Path], report: IngestReport) -> list[Path]:
     """Report files stored at their path with their modification time as unchanged without
     reading them (as rsync does); returns the files that need hashing."""
@@ -267,8 +276,6 @@ def ingest(
     Returns:
         The :class:`IngestReport`.
     """
-    from xmodal.utils import default_workers
-
     t0 = time.perf_counter()
     report = IngestReport()
     files, report.failed, report.ignored_files = discover(paths)
@@ -278,10 +285,9 @@ def ingest(
     report.failed += unreadable
     tasks = plan(store, ids, report)
     tasks, entries = split_notes(tasks, embedder, report.failed)
-    workers = default_workers() if workers is None else int(workers)
-    if workers < 1:
+    if workers is not None and int(workers) < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
-    workers = min(workers, max(1, len(tasks)))
+    workers = _worker_count(workers, tasks)
     committer = Committer(store, embedder.config, thumbs)
 
     def on_done(done: Done) -> None:
@@ -342,15 +348,12 @@ def reindex(
     Entries whose media file is gone get their text vectors only and are reported in
     ``failed``.
     """
-    from xmodal.utils import default_workers
-
     t0 = time.perf_counter()
     report = IngestReport()
     cleared = store.reset_meta(embedder.meta())
     tasks, _ = split_notes(reindex_tasks(store, embedder, force or bool(cleared)), embedder,
                            report.failed)  # fmt: skip
-    workers = default_workers() if workers is None else int(workers)
-    workers = min(max(1, workers), max(1, len(tasks)))
+    workers = _worker_count(workers, tasks)
     committer = Committer(store, embedder.config, thumbs)
 
     def on_done(done: Done) -> None:
@@ -379,42 +382,46 @@ def draw_pictures(
     force: bool = False,
     workers: int | None = None,
     progress: bool = True,
+    faces: bool = False,
 ) -> IngestReport:
     """Draw the pictures of stored videos and recordings that have none (all with ``force``):
     a library ingested before thumbnails (``library reindex --thumbnails``). Only the frames
     and audio the pictures need are decoded; vectors and transcripts are untouched.
 
+    With ``faces``, look for the faces of stored videos never looked at (all with ``force``)
+    instead: a library ingested before faces, or with ``--no-faces`` (``reindex --faces``).
+    Their faces are stored (:meth:`Store.set_faces`) with their pictures.
+
     Returns:
         The report: ``updated`` the entries drawn, ``failed`` those whose file is missing or
         unreadable.
     """
-    from xmodal.utils import default_workers
-
     t0 = time.perf_counter()
     report = IngestReport()
-    tasks = [
-        Task(
-            e.path,
-            e.id,
-            False,
-            spans=tuple((s.start, s.end) for s in store.segments(e.id)),
-            entry=e,
-            draw=True,
-        )  # fmt: skip
-        for e in store.iter_entries()
-        if e.modality is not Modality.TEXT and (force or not thumbs.has(e.id))
-    ]
-    workers = default_workers() if workers is None else int(workers)
-    workers = min(max(1, workers), max(1, len(tasks)))
+    tasks = []
+    for e in store.iter_entries():
+        if e.modality is Modality.TEXT or (faces and e.modality is not Modality.VIDEO):
+            continue
+        segments = store.segments(e.id)
+        todo = force or (all(s.faces is None for s in segments) if faces else not thumbs.has(e.id))
+        if todo:
+            spans = tuple((s.start, s.end) for s in segments)
+            tasks.append(Task(e.path, e.id, False, spans=spans, entry=e, draw=True, faces=faces))
+    workers = _worker_count(workers, tasks)
 
     def on_done(done: Done) -> None:
         if done.error is not None or done.pictures is None:
             report.failed.append((done.task.path, done.error or "nothing to draw"))
             return
+        if faces:
+            if done.pictures.seen is None:
+                report.failed.append((done.task.path, "no video to look for faces in"))
+                return
+            store.set_faces(done.task.entry_id, done.pictures.seen)
         thumbs.write(done.task.entry_id, done.pictures)
         report.updated.append(done.task.path)
 
-    run_tasks(tasks, embedder, workers, on_done, progress, desc="thumbnails")
+    run_tasks(tasks, embedder, workers, on_done, progress, desc="faces" if faces else "thumbnails")
     report.failed.sort()
     report.seconds = time.perf_counter() - t0
     return report

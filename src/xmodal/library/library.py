@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import threading
 from collections.abc import Iterable, Iterator
 from datetime import datetime
@@ -27,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
+from xmodal.library import people as _people
 from xmodal.library.checks import check_compatible
 from xmodal.library.dates import parse_when
 from xmodal.library.embed import Embedder, IngestConfig, parse_model_id
@@ -38,7 +38,7 @@ from xmodal.library.joint import JointModel, find_model, load_joint
 from xmodal.library.locks import serialized
 from xmodal.library.pool import PoolConfig, SearchPool
 from xmodal.library.proxies import Playback, ProxyCache
-from xmodal.library.records import Entry, Filters, LibraryError, Segment
+from xmodal.library.records import Entry, Filters, LibraryError, Segment, is_entry_id
 from xmodal.library.search import SearchResult
 from xmodal.library.search import search as _search
 from xmodal.library.store import Store, default_library_dir, open_store
@@ -46,7 +46,6 @@ from xmodal.library.thumbs import Thumbnails, library_data_dir
 from xmodal.types import Modality
 
 T = TypeVar("T")
-_FULL_ID = re.compile(r"[0-9a-f]{64}")
 PROXY_BUDGET_MB = 2048
 """Default size of the playable-copy cache (``xmodal serve --proxy-cache-mb``)."""
 
@@ -235,6 +234,8 @@ class Library:
         self.store.init(self.embedder.meta())  # spaces this xmodal adds (e.g. tags-frozen)
         report = _ingest(self.store, self.embedder, list(paths), workers=workers,
                          progress=progress, thumbs=self.thumbs)  # fmt: skip
+        if report.added or report.updated:
+            _people.update_people(self.store)
         if proxies:
             self.make_proxies(report.added + report.updated, progress=progress)
         return report
@@ -265,7 +266,7 @@ class Library:
     def picture(self, entry_id: str, segment: int | None = None) -> Path | None:
         """The picture of a hit: its segment's thumbnail (video), the waveform (audio), or
         None (notes, or media ingested before pictures: ``reindex --thumbnails``)."""
-        if not _FULL_ID.fullmatch(entry_id):  # a prefix: look it up (results carry full ids)
+        if not is_entry_id(entry_id):  # a prefix: look it up (results carry full ids)
             entry_id = self._resolve_id(entry_id).id
         return self.thumbs.picture(entry_id, segment)
 
@@ -276,8 +277,8 @@ class Library:
         Raises:
             LibraryError: unknown entry, or its file is missing.
         """
-        path = self.media_path(entry_id)
-        return self.playback.serve(self._resolve_id(entry_id).id, path)
+        entry = self._resolve_id(entry_id)
+        return self.playback.serve(entry.id, _file_of(entry))
 
     def _check_asr(self) -> None:
         if not self.embedder.config.transcribe:
@@ -304,6 +305,7 @@ class Library:
         until: str | float | datetime | None = None,
         path_glob: str | None = None,
         tags: Iterable[str] | str | None = None,
+        person: str | int | None = None,
         k: int = 10,
         lists: Iterable[str] | None = None,
     ) -> list[SearchResult]:
@@ -318,6 +320,7 @@ class Library:
             until: only entries created at or before this (a bare date includes that day).
             path_glob: only entries whose path matches (``*`` also crosses ``/``).
             tags: only segments tagged with one of these words (``"bird"`` keeps a cockatoo).
+            person: only moments where this person (id or name; ``library people``) is seen.
             k: results to return.
             lists: use only these ranked lists (``"fts"``, ``"tags"``, ``"text-frozen"``, ...;
                 None: all that apply).
@@ -328,6 +331,9 @@ class Library:
         if self._mismatch is not None:
             raise LibraryError(self._mismatch)
         filters = make_filters(modalities, since, until, path_glob, tags)
+        if person is not None:
+            who = _people.People.load(self.store).get(person)
+            filters = dataclasses.replace(filters, segments=frozenset(k[:2] for k in who.faces))
         return _search(self.store, self.embedder, query, filters=filters, k=k, lists=lists,
                        pool=self.pool)  # fmt: skip
 
@@ -348,14 +354,7 @@ class Library:
             LibraryError: unknown entry, or its file is gone (moved files are found again by
                 ``xmodal library add`` on their new folder).
         """
-        entry = self._resolve_id(entry_id)
-        path = Path(entry.path)
-        if not path.is_file():
-            raise LibraryError(
-                f"{path}: the file of entry {entry.id[:12]} is missing (moved or deleted); "
-                "`xmodal library add` its new folder to update the library"
-            )
-        return path
+        return _file_of(self._resolve_id(entry_id))
 
     def entries(self) -> Iterator[Entry]:
         """Every entry, in path order."""
@@ -424,7 +423,56 @@ class Library:
             self.store.remove_entry(entry.id)
             self.thumbs.remove(entry.id)
             self.playback.cache.remove(entry.id)
+        _people.update_people(self.store)
         return targets
+
+    # ------------------------------------------------------------------ people
+
+    def people(self) -> list[_people.PersonSummary]:
+        """The library's people, most seen first (see :mod:`xmodal.library.people`)."""
+        return _people.summarize(self.store, _people.People.load(self.store))
+
+    def face_picture(self, key: _people.FaceKey) -> Path | None:
+        """The picture of one face (``(entry id, segment, face)``), if it was drawn."""
+        path = self.thumbs.face_path(*key)
+        return path if path.is_file() else None
+
+    @serialized
+    def regroup_people(self, threshold: float | None = None) -> list[_people.PersonSummary]:
+        """Group every face of the library into people again (names and hand-made
+        corrections kept); ``threshold``: the most descriptor distance within a person."""
+        return _people.summarize(self.store, _people.update_people(self.store, threshold))
+
+    @serialized
+    def name_person(self, person: str | int, name: str) -> _people.Person:
+        """Name a person (by id or current name)."""
+        return _people.name_person(self.store, person, name)
+
+    @serialized
+    def merge_people(self, into: str | int, others: Iterable[str | int]) -> _people.Person:
+        """Make several people one (``into`` keeps its id and name)."""
+        return _people.merge_people(self.store, into, others)
+
+    @serialized
+    def split_person(
+        self, person: str | int, files: Iterable[str | os.PathLike[str]]
+    ) -> _people.Person:
+        """Take a person's faces in these files (paths or entry ids) away as a new person."""
+        ids = []
+        for f in files:
+            text = str(f)
+            entry = (
+                None
+                if is_entry_id(text)
+                else self.store.find_by_path(str(Path(text).expanduser().resolve()))
+            )
+            ids.append(entry.id if entry is not None else self._resolve_id(text).id)
+        return _people.split_person(self.store, person, ids)
+
+    @serialized
+    def forget_person(self, person: str | int) -> _people.Person:
+        """Delete a person: their face descriptors, their face pictures, and their name."""
+        return _people.forget_person(self.store, person, self.thumbs)
 
     @serialized
     def reindex(
@@ -437,6 +485,7 @@ class Library:
         progress: bool = True,
         workers: int | None = None,
         thumbnails: bool = False,
+        faces: bool = False,
     ) -> IngestReport:
         """Re-embed the library: with another joint model (``model``), without one
         (``frozen_only``), with other encoders (``config``), or just finish an interrupted
@@ -452,16 +501,22 @@ class Library:
             progress: show a progress bar.
             workers: worker processes.
             thumbnails: draw missing pictures instead of re-embedding.
+            faces: look for the faces of videos never looked at (all with ``force``) instead
+                of re-embedding, then regroup the library's people.
 
         Returns:
             ``updated`` lists the re-embedded (or drawn) entries; ``failed`` those whose file
             is missing (they keep their text vectors only).
         """
-        if thumbnails:
-            if model is not None or frozen_only or config is not None:
-                raise ValueError("thumbnails draws pictures only: give no model or config")
-            return draw_pictures(self.store, self.embedder, self.thumbs, force=force,
-                                 workers=workers, progress=progress)  # fmt: skip
+        if thumbnails or faces:
+            if model is not None or frozen_only or config is not None or thumbnails == faces:
+                raise ValueError("thumbnails and faces only draw: give one of them, and no "
+                                 "model or config")  # fmt: skip
+            report = draw_pictures(self.store, self.embedder, self.thumbs, force=force,
+                                   workers=workers, progress=progress, faces=faces)  # fmt: skip
+            if faces:
+                _people.update_people(self.store)
+            return report
         if model is not None and frozen_only:
             raise ValueError("give either a model or frozen_only, not both")
         joint: JointModel | None
@@ -577,6 +632,22 @@ def make_filters(
         path_glob=glob,
         tags=words,
     )
+
+
+def _file_of(entry: Entry) -> Path:
+    """An entry's file.
+
+    Raises:
+        LibraryError: the file is gone (moved files are found again by ``xmodal library add``
+            on their new folder).
+    """
+    path = Path(entry.path)
+    if not path.is_file():
+        raise LibraryError(
+            f"{path}: the file of entry {entry.id[:12]} is missing (moved or deleted); "
+            "`xmodal library add` its new folder to update the library"
+        )
+    return path
 
 
 def search_pool(config: PoolConfig | None, embedder: Embedder) -> SearchPool:

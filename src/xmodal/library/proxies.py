@@ -96,10 +96,9 @@ class Playback:
 
 @dataclass(frozen=True)
 class Proxy:
-    """A made proxy: its file, media type, and the seconds it took (0 when cached)."""
+    """A proxy: its file, and the seconds making it took (0 when it was cached)."""
 
     path: Path
-    media_type: str
     seconds: float
 
 
@@ -232,15 +231,14 @@ class ProxyCache:
             lock = self._locks.setdefault(entry_id, threading.Lock())
         with lock:
             target = self.path(entry_id, info.video is not None)
-            media_type = "video/mp4" if info.video is not None else "audio/mp4"
             if target.is_file() and target.stat().st_mtime >= source.stat().st_mtime:
                 os.utime(target)  # recently played
-                return Proxy(target, media_type, 0.0)
+                return Proxy(target, 0.0)
             t0 = time.perf_counter()
-            media_type = make(source, target, info)
+            make(source, target, info)
             seconds = time.perf_counter() - t0
             self.trim(keep=target)
-            return Proxy(target, media_type, seconds)
+            return Proxy(target, seconds)
 
     def files(self) -> list[Path]:
         """The cached proxies."""

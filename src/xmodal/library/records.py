@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import json
 import math
 import os
 import re
@@ -23,16 +24,19 @@ from typing import Any
 
 import numpy as np
 
+from xmodal.features.identity import FACE_DIM
 from xmodal.features.tags import Tag
 from xmodal.library.columns import normal_term, space_column, tag_terms
 from xmodal.types import Modality
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The storage schema this code reads and writes (bump it with a migration in each backend).
 
 Version 2 added each segment's visual tags (``Segment.tags``, ``Segment.tag_text``); version 3
 a note's character encoding (``Entry.encoding``) and where in its document a segment is
-(``Segment.place``: "page 3", a heading)."""
+(``Segment.place``: "page 3", a heading); version 4 the faces seen in a segment
+(``Segment.faces``) and the library's people (:meth:`Store.people`)."""
+
 
 FTS_SPACE = "fts"
 """``Hit.space`` of full-text hits."""
@@ -42,6 +46,11 @@ TAGS_LIST = "tags"
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _SPACE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,47}")
 _RESERVED_SPACES = {FTS_SPACE, TAGS_LIST}
+
+
+def is_entry_id(text: str) -> bool:
+    """Whether ``text`` is a whole entry id: 64 lowercase hex digits (a SHA-256)."""
+    return isinstance(text, str) and _HEX64.fullmatch(text) is not None
 
 
 class LibraryError(Exception):
@@ -120,6 +129,75 @@ class Entry:
 
 
 @dataclass
+class Face:
+    """One face followed through a segment's sampled frames (a face track).
+
+    Attributes:
+        index: its number within the segment (kept when other faces are forgotten), so
+            ``(entry id, segment index, face index)`` names a face for good.
+        box: ``(x0, y0, x1, y1)`` where it was first seen, as fractions of the frame's width
+            and height (0..1).
+        frames: in how many of the segment's sampled frames it was seen.
+        size: the face box's median side, in pixels of the decoded frame.
+        descriptor: (:data:`FACE_DIM`,) float32, the mean of its frames' dlib descriptors
+            (Euclidean distance below about 0.6: the same person).
+    """
+
+    index: int
+    box: tuple[float, float, float, float]
+    frames: int
+    size: float
+    descriptor: np.ndarray
+
+    def __post_init__(self) -> None:
+        self.index = int(self.index)
+        if self.index < 0:
+            raise ValueError(f"face index must be >= 0, got {self.index}")
+        box = tuple(float(v) for v in self.box)
+        ok = len(box) == 4 and all(0.0 <= v <= 1.0 for v in box)
+        if not ok or box[2] < box[0] or box[3] < box[1]:
+            raise ValueError(f"face box must be x0 <= x1, y0 <= y1 in frame fractions, got {box}")
+        self.box = box  # type: ignore[assignment]
+        self.frames = int(self.frames)
+        if self.frames < 1:
+            raise ValueError(f"a face is seen in >= 1 frame, got {self.frames}")
+        self.size = float(self.size)
+        arr = np.ascontiguousarray(self.descriptor, dtype=np.float32)
+        if arr.shape != (FACE_DIM,) or not np.isfinite(arr).all():
+            raise ValueError(f"face descriptor must be ({FACE_DIM},) and finite, got {arr.shape}")
+        self.descriptor = arr
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (the descriptor to 6 decimals: float32 holds about 7 digits)."""
+        return {
+            "i": self.index,
+            "box": [round(v, 5) for v in self.box],
+            "frames": self.frames,
+            "size": round(self.size, 2),
+            "d": [round(float(v), 6) for v in self.descriptor],
+        }
+
+    @classmethod
+    def from_json(cls, obj: Mapping[str, Any]) -> Face:
+        """Inverse of :meth:`to_json`."""
+        return cls(obj["i"], tuple(obj["box"]), obj["frames"], obj["size"], np.asarray(obj["d"]))
+
+
+def faces_json(faces: list[Face] | None) -> str | None:
+    """A segment's faces as both backends store them (a JSON list; ``None``: never looked at
+    for faces)."""
+    return None if faces is None else json.dumps([f.to_json() for f in faces])
+
+
+def faces_from_json(value: str | list | None) -> list[Face] | None:
+    """Inverse of :func:`faces_json` (also takes the list a JSON column already decoded)."""
+    if value is None:
+        return None
+    items = json.loads(value) if isinstance(value, str) else value
+    return [Face.from_json(f) for f in items]
+
+
+@dataclass
 class Segment:
     """A time span of an entry with its vectors.
 
@@ -138,6 +216,9 @@ class Segment:
             :func:`~xmodal.features.tags.tag_text`).
         place: where in its document the segment is, for notes with pages or headings
             (``"page 3"``, ``"Setup › Cables"``); ``""`` when there is none.
+        faces: the faces seen in the span (:class:`Face`, distinct indices); ``None`` when
+            it was never looked at for faces (a note, a recording, ``--no-faces``, a library
+            written before faces).
     """
 
     entry_id: str
@@ -149,11 +230,18 @@ class Segment:
     tags: list[Tag] | None = None
     tag_text: str = ""
     place: str = ""
+    faces: list[Face] | None = None
 
     def __post_init__(self) -> None:
         self.index = int(self.index)
         if self.index < 0:
             raise ValueError(f"segment index must be >= 0, got {self.index}")
+        if self.faces is not None:
+            if not all(isinstance(f, Face) for f in self.faces):
+                raise ValueError(f"faces must be a list of Face, got {self.faces!r}")
+            self.faces = list(self.faces)
+            if len({f.index for f in self.faces}) != len(self.faces):
+                raise ValueError("faces of a segment need distinct indices")
         self.start = _check_time("start", self.start)  # type: ignore[assignment]
         self.end = _check_time("end", self.end)  # type: ignore[assignment]
         if self.start < 0 or self.end < self.start:
@@ -218,6 +306,8 @@ class Filters:
         tags: only segments with a tag word equal (case-insensitively) to one of these; a
             tag's words are its name, synonyms and hypernyms ("bird" keeps a cockatoo).
             Whole-entry text hits have no tags and are dropped.
+        segments: only these segments, ``(entry id, segment index)`` (a person's moments);
+            whole-entry text hits are dropped. An empty set keeps nothing.
     """
 
     modalities: frozenset[Modality] | None = None
@@ -225,6 +315,7 @@ class Filters:
     until: float | None = None
     path_glob: str | None = None
     tags: frozenset[str] | None = None
+    segments: frozenset[tuple[str, int]] | None = None
 
     def __post_init__(self) -> None:
         if self.modalities is not None:
@@ -245,6 +336,11 @@ class Filters:
             if not words or "" in words or any("|" in w for w in words):
                 raise ValueError(f"tags must be non-empty words without '|', got {self.tags!r}")
             object.__setattr__(self, "tags", words)
+        if self.segments is not None:
+            keys = frozenset((str(e), int(i)) for e, i in self.segments)
+            if not all(is_entry_id(e) and i >= 0 for e, i in keys):
+                raise ValueError("segments must be (entry id, index >= 0) pairs")
+            object.__setattr__(self, "segments", keys)
 
     @property
     def empty(self) -> bool:
@@ -255,7 +351,20 @@ class Filters:
             and self.until is None
             and self.path_glob is None
             and self.tags is None
+            and self.segments is None
         )
+
+    @property
+    def segment_only(self) -> bool:
+        """Whether whole-entry hits are dropped (a condition only segments can meet)."""
+        return self.tags is not None or self.segments is not None
+
+    def segments_by_entry(self) -> dict[str, list[int]]:
+        """:attr:`segments` grouped: entry id -> its sorted segment indices (sorted ids)."""
+        out: dict[str, list[int]] = {}
+        for e, i in sorted(self.segments or ()):
+            out.setdefault(e, []).append(i)
+        return out
 
     def matches_tags(self, tag_text: str | None) -> bool:
         """Whether a segment with these tag words passes :attr:`tags` (reference semantics)."""

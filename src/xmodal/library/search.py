@@ -11,9 +11,12 @@ query            ranked lists
 text             ``text-frozen`` (MiniLM of the query vs. transcripts and notes), ``fts``
                  (every word in a transcript or note), ``tags`` (any word among a segment's
                  visual tag words), ``tags-frozen`` (MiniLM of the query vs. the tags),
-                 ``joint`` (text -> all modalities)
+                 ``joint`` (text -> all modalities); a person's name in it: ``person`` (the
+                 moments they are seen in, their best views first), and the other lists
+                 search the rest of the words
 image file       ``video-frozen`` (EfficientNet-Lite0 of the picture vs. segment frames),
-                 ``joint`` (as a one-frame video)
+                 ``joint`` (as a one-frame video); ``person`` (the moments of the people
+                 whose faces are in the picture)
 video file       ``video-frozen`` (mean of its sampled frames), ``joint`` (video)
 audio file       its transcript (speech recognition) -> ``text-frozen`` and ``fts``;
                  ``audio-frozen`` (spectral shape); ``joint`` (audio)
@@ -55,6 +58,9 @@ from xmodal.library.tagging import TAG_SPACE
 from xmodal.types import Modality
 
 RRF_K = 60
+PERSON_LIST = "person"
+"""The ranked list of the moments of a person named in a text query, or pictured in an image."""
+PICTURE_SIDE = 640  # an image query is looked at for faces at most this large (longer side)
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
 QUERY_KINDS = ("text", "image", "video", "audio")
 _EXCERPT_CHARS = 240
@@ -459,15 +465,109 @@ def search(
         raise ValueError(f"k must be >= 1, got {k}")
     parsed = parse_query(query)
     candidates = max(3 * int(k), 30)
-    ranked, text = query_lists(store, embedder, parsed, filters or Filters(), candidates, pool)
+    filters = filters or Filters()
+    named, rest = named_people(store, parsed)
+    ranked: dict[str, list[Hit]] = {}
+    text = parsed.text
+    if rest is None or re.search(r"\w", rest):
+        words = parsed if rest is None else Query("text", text=rest)
+        ranked, text = query_lists(store, embedder, words, filters, candidates, pool)
+    if parsed.kind == "image":
+        named = pictured_people(store, embedder, parsed)
+    if named:
+        ranked[PERSON_LIST] = person_hits(store, named, filters, candidates)
     if lists is not None:
         keep = set(lists)
         ranked = {name: hits for name, hits in ranked.items() if name in keep}
-    results = fuse(ranked, int(k), re.findall(r"\w+", text))
+    results = fuse(ranked, int(k), re.findall(r"\w+", text or ""))
     floors = load_floors(embedder.text.id) if parsed.kind == "text" else {}
     for r in results:
         r.strong = is_strong(r.scores, floors)
     return results
+
+
+def named_people(store: Store, query: Query) -> tuple[list[Any], str | None]:
+    """The people a text query names (whole words, any case) and the query without their
+    names; ``([], None)`` when it names nobody or is not text."""
+    from xmodal.library.people import People
+
+    if query.kind != "text" or query.path is not None:
+        return [], None
+    named, rest = [], query.text
+    for person in People.load(store).people:
+        if not person.name:
+            continue
+        pattern = re.compile(r"(?<!\w)" + re.escape(person.name) + r"(?!\w)", re.IGNORECASE)
+        if pattern.search(rest):
+            named.append(person)
+            rest = pattern.sub(" ", rest)
+    return (named, " ".join(rest.split())) if named else ([], None)
+
+
+def pictured_people(store: Store, embedder: Embedder, query: Query) -> list[Any]:
+    """The people whose faces are in an image query: for each face found in it (the
+    library's face describer), the people with a stored face closer than the library's
+    grouping threshold, nearest first."""
+    from xmodal.features.identity import DEFAULT_THRESHOLD, FaceDescriber
+    from xmodal.library.people import People, iter_faces
+
+    people = People.load(store)
+    if not people.people or query.path is None:
+        return []
+    image = _read_image(query.path)
+    if image is None:
+        return []
+    scale = PICTURE_SIDE / max(image.shape[:2])
+    if scale < 1:
+        import cv2
+
+        size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
+        image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+    describer = embedder.describer or FaceDescriber()
+    seen = describer.describe(image[None])
+    if not seen:
+        return []
+    owner = {k: p for p in people.people for k in p.faces}
+    threshold = people.threshold or DEFAULT_THRESHOLD
+    nearest: dict[int, float] = {}
+    for ref in iter_faces(store):
+        person = owner.get(ref.key)
+        if person is None:
+            continue
+        d = min(float(np.linalg.norm(f.descriptor - ref.face.descriptor)) for f in seen)
+        if d < threshold and d < nearest.get(person.id, float("inf")):
+            nearest[person.id] = d
+    by_id = {p.id: p for p in people.people}
+    return [by_id[i] for i in sorted(nearest, key=lambda i: (nearest[i], i))]
+
+
+def person_hits(store: Store, people: Sequence[Any], filters: Filters, k: int) -> list[Hit]:
+    """The moments the named people are seen in, under ``filters``: the ones where their face
+    is seen longest and largest first, at most ``k``."""
+    keys: dict[tuple[str, int], set[int]] = {}
+    for person in people:
+        for entry_id, segment, face in person.faces:
+            keys.setdefault((entry_id, segment), set()).add(face)
+    found = []
+    for entry_id in sorted({e for e, _ in keys}):
+        entry = store.get_entry(entry_id)
+        if entry is None or not filters.matches(entry):
+            continue
+        for seg in store.segments(entry_id):
+            faces = keys.get((entry_id, seg.index))
+            if faces is None or not filters.matches_tags(seg.tag_text):
+                continue
+            if filters.segments is not None and (entry_id, seg.index) not in filters.segments:
+                continue
+            view = max(((f.frames, f.size) for f in seg.faces or [] if f.index in faces),
+                       default=(0, 0.0))  # fmt: skip
+            found.append((view, entry, seg))
+    found.sort(key=lambda t: (-t[0][0], -t[0][1], t[1].path, t[2].index))
+    return [
+        Hit(entry, seg.index, seg.start, seg.end, seg.text, float(view[0]), PERSON_LIST, rank,
+            None if seg.tags is None else tuple(seg.tags), seg.place)
+        for rank, (view, entry, seg) in enumerate(found[:k], start=1)
+    ]  # fmt: skip
 
 
 def strong_match(results: Sequence[SearchResult]) -> bool:

@@ -33,6 +33,9 @@ Both are checked by the same contract test suite. The contract, for code built o
 * :class:`Filters` apply to both searches identically: modality set, ``since <= created <=
   until`` (inclusive, epoch seconds, on the entry's *created* time) and a path glob with
   :func:`fnmatch.fnmatchcase` semantics (``*`` also crosses ``/``).
+* A video segment may carry the faces seen in it (``Segment.faces``, ``None`` when never
+  looked at), replaced with :meth:`Store.set_faces`; the library's people are one JSON document
+  (:meth:`Store.people`, :meth:`Store.set_people`) that :mod:`xmodal.library.people` keeps.
 * A library records its embedding model id and the width of every space (:class:`LibraryMeta`).
   Opening it for a model with another id or width raises :class:`LibraryError` telling the user
   to run ``xmodal library reindex`` (which calls :meth:`Store.reset_meta` then
@@ -43,14 +46,14 @@ Both are checked by the same contract test suite. The contract, for code built o
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from xmodal.library.records import Entry, Filters, Hit, LibraryError, LibraryMeta, Segment
+from xmodal.library.records import Entry, Face, Filters, Hit, LibraryError, LibraryMeta, Segment
 
 if TYPE_CHECKING:
     from xmodal.library.lancedb import LanceStoreConfig
@@ -146,6 +149,20 @@ class Store(Protocol):
 
     def clear_vectors(self, space: str) -> None:
         """Remove every vector of a space (segments and text stay)."""
+        ...
+
+    def set_faces(self, entry_id: str, faces: Sequence[list[Face] | None]) -> None:
+        """Replace the faces of an entry's segments, atomically: one list (``None``: never
+        looked at) per segment in index order. ``KeyError`` for an unknown entry."""
+        ...
+
+    def people(self) -> dict[str, Any]:
+        """The library's people, as :meth:`set_people` last wrote them (``{}``: none yet).
+        What the document holds is :mod:`xmodal.library.people`'s business."""
+        ...
+
+    def set_people(self, people: dict[str, Any]) -> None:
+        """Replace the library's people document (JSON-ready), atomically."""
         ...
 
     def search_vector(

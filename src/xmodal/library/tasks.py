@@ -40,6 +40,7 @@ class Task:
         first: a part of a big note: its first chunk's segment index.
         parts: how many parts the note was split into (1: not split).
         draw: only draw the stored media's pictures (``spans``: its segments).
+        faces: with ``draw``, look for the faces in its video too.
     """
 
     path: str
@@ -54,6 +55,7 @@ class Task:
     first: int = 0
     parts: int = 1
     draw: bool = False
+    faces: bool = False
 
 
 @dataclass
@@ -77,12 +79,16 @@ def run_task(embedder: Embedder, task: Task) -> Done:
         if task.draw:
             if not path.exists():
                 return Done(task, error="file is missing")
-            return Done(task, task.entry, [], pictures=embedder.draw(path, task.spans or ()))
+            pictures = embedder.draw(path, task.spans or (), faces=task.faces)
+            return Done(task, task.entry, [], pictures=pictures)
         if task.entry is not None and not path.exists():
             if task.texts is None:
                 return Done(task, error="file is missing")
-            kept = task.tags or tuple((None, "") for _ in task.texts)
-            places = task.places or ("",) * len(task.texts)
+            n = len(task.texts)
+            spans = task.spans or ((0.0, 0.0),) * n
+            kept = task.tags or ((None, ""),) * n
+            places = task.places or ("",) * n
+            rows = zip(spans, task.texts, kept, places, strict=True)
             stored = [
                 Segment(
                     task.entry_id,
@@ -95,15 +101,7 @@ def run_task(embedder: Embedder, task: Task) -> Done:
                     words,
                     place,
                 )  # fmt: skip
-                for i, ((a, b), t, (g, words), place) in enumerate(
-                    zip(
-                        task.spans or ((0.0, 0.0),) * len(task.texts),
-                        task.texts,
-                        kept,
-                        places,
-                        strict=True,
-                    )  # fmt: skip
-                )
+                for i, ((a, b), t, (g, words), place) in enumerate(rows)
             ]
             segs = embedder.text_only_segments(task.entry_id, stored)
             return Done(task, task.entry, segs, error=None if task.note else "file is missing")

@@ -7,8 +7,9 @@ peak amplitude per slice of time, drawn as :data:`WAVE_BARS` bars in an SVG, fro
 ingest decodes anyway. Both live under the library's own directory (:func:`library_data_dir`),
 never beside the user's files::
 
-    ROOT/<id[:2]>/<id>/seg-00003.jpg    segment 3 of a video entry
-    ROOT/<id[:2]>/<id>/wave.svg         an audio entry
+    ROOT/<id[:2]>/<id>/seg-00003.jpg        segment 3 of a video entry
+    ROOT/<id[:2]>/<id>/face-00003-01.jpg    face 1 of segment 3 (:data:`FACE_SIDE` square)
+    ROOT/<id[:2]>/<id>/wave.svg             an audio entry
 
 Files are written atomically; removing an entry removes its folder (:meth:`Thumbnails.remove`).
 """
@@ -21,6 +22,7 @@ import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -28,6 +30,8 @@ THUMB_MAX_SIDE = 320  # pixels of a thumbnail's longer side (cards show them at 
 THUMB_QUALITY = 80  # JPEG quality
 WAVE_BARS = 96  # bars of a recording's waveform
 WAVE_SLICE_S = 0.05  # seconds of audio per peak sample accumulated during ingest
+FACE_SIDE = 96  # pixels of a face picture's side
+FACE_MARGIN = 0.3  # a face picture shows this much of the face box's side around it
 
 
 def library_data_dir(location: str, name: str, data_home: Path | None = None) -> Path:
@@ -46,6 +50,24 @@ def library_data_dir(location: str, name: str, data_home: Path | None = None) ->
 def pick_frame(frames: np.ndarray) -> np.ndarray:
     """The frame nearest a segment's middle among its sampled frames ``(k, H, W, 3)``."""
     return frames[len(frames) // 2]
+
+
+def face_crop(frame: np.ndarray, box: Sequence[float], side: int = FACE_SIDE) -> np.ndarray:
+    """A ``(side, side, 3)`` square around a face box (``x0, y0, x1, y1`` as frame fractions),
+    with :data:`FACE_MARGIN` around it, padded with black where it leaves the frame."""
+    import cv2
+
+    h, w = frame.shape[:2]
+    x0, y0, x1, y1 = box[0] * w, box[1] * h, box[2] * w, box[3] * h
+    half = max(x1 - x0, y1 - y0) * (0.5 + FACE_MARGIN)
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    a, b = round(cx - half), round(cy - half)
+    n = max(1, round(2 * half))
+    out = np.zeros((n, n, 3), np.uint8)
+    ya, yb, xa, xb = max(0, b), min(h, b + n), max(0, a), min(w, a + n)
+    if ya < yb and xa < xb:
+        out[ya - b : yb - b, xa - a : xb - a] = frame[ya:yb, xa:xb]
+    return cv2.resize(out, (side, side), interpolation=cv2.INTER_AREA)
 
 
 def jpeg_bytes(frame: np.ndarray, max_side: int = THUMB_MAX_SIDE) -> bytes:
@@ -103,14 +125,19 @@ class Pictures:
 
     Attributes:
         jpegs: ``(segment index, JPEG bytes)`` of a video's segments.
+        faces: ``(segment index, face index, JPEG bytes)`` of the faces seen in them.
         envelope: a recording's peak amplitudes, one per :data:`WAVE_SLICE_S` (appended chunk
             by chunk as the audio is decoded).
         wave: the recording's waveform SVG (:meth:`finish`); None for video.
+        seen: the faces of each segment, when they were looked for while drawing
+            (``library reindex --faces``); None otherwise.
     """
 
     jpegs: list[tuple[int, bytes]] = field(default_factory=list)
+    faces: list[tuple[int, int, bytes]] = field(default_factory=list)
     envelope: list[np.ndarray] = field(default_factory=list)
     wave: str | None = None
+    seen: list[Any] | None = None
 
     def add_frames(
         self, frames: Sequence[np.ndarray | None], indices: Sequence[int] | None = None
@@ -146,6 +173,10 @@ class Thumbnails:
         """Where segment ``segment``'s thumbnail is (whether or not it exists)."""
         return self.folder(entry_id) / f"seg-{int(segment):05d}.jpg"
 
+    def face_path(self, entry_id: str, segment: int, face: int) -> Path:
+        """Where face ``face`` of segment ``segment`` is pictured (whether or not it exists)."""
+        return self.folder(entry_id) / f"face-{int(segment):05d}-{int(face):02d}.jpg"
+
     def wave_path(self, entry_id: str) -> Path:
         """Where an audio entry's waveform is (whether or not it exists)."""
         return self.folder(entry_id) / "wave.svg"
@@ -162,6 +193,8 @@ class Thumbnails:
     def write(self, entry_id: str, pictures: Pictures) -> None:
         """Save what ingest drew of an entry."""
         self.write_segments(entry_id, pictures.jpegs)
+        for segment, face, data in pictures.faces:
+            _write(self.face_path(entry_id, segment, face), data)
         if pictures.wave is not None:
             self.write_wave(entry_id, pictures.wave)
 

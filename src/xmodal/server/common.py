@@ -18,7 +18,7 @@ from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
-from xmodal.library.records import LibraryError, content_id
+from xmodal.library.records import LibraryError, content_id, is_entry_id
 from xmodal.server.security import UploadTooLarge
 from xmodal.server.settings import ServerSettings
 from xmodal.types import Modality
@@ -26,7 +26,6 @@ from xmodal.utils import atomic_path
 
 logger = logging.getLogger("xmodal.server")
 
-_ENTRY_ID = re.compile(r"[0-9a-f]{64}")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 MAX_FILES_PER_UPLOAD = 100
 
@@ -136,7 +135,7 @@ def parse_filters(
 
 def check_entry_id(entry_id: str) -> str:
     """Entry ids are 64 lowercase hex digits; anything else is an unknown entry (404)."""
-    if not _ENTRY_ID.fullmatch(entry_id):
+    if not is_entry_id(entry_id):
         raise ApiError(404, "no such entry (ids are 64 hex digits)")
     return entry_id
 
@@ -236,14 +235,19 @@ def run_search(request: Request, query: str | Path, filters: SearchFilters) -> l
     """Search the library; results as JSON-ready dicts."""
     results = call_library(request, "search", query, **filters.as_kwargs())
     rows = [result_json(r) for r in results]
-    picture = getattr(request.app.state.library, "picture", None)
     for row in rows:
-        segment = row["segment"]
-        if picture is not None and row["modality"] is not Modality.TEXT:
-            if picture(row["entry_id"], segment) is not None:
-                query = f"?segment={segment}" if segment is not None else ""
-                row["picture_url"] = f"/pictures/{row['entry_id']}{query}"
+        if row["modality"] is not Modality.TEXT:
+            row["picture_url"] = picture_url(request, row["entry_id"], row["segment"])
     return rows
+
+
+def picture_url(request: Request, entry_id: str, segment: int | None = None) -> str | None:
+    """Where a hit's picture is served (``/pictures/{id}``), or None when it has none (notes,
+    media ingested before pictures, a library without them)."""
+    picture = getattr(request.app.state.library, "picture", None)
+    if picture is None or picture(entry_id, segment) is None:
+        return None
+    return f"/pictures/{entry_id}" + (f"?segment={segment}" if segment is not None else "")
 
 
 # ----------------------------------------------------------------------------- uploads

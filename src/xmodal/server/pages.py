@@ -26,6 +26,7 @@ from xmodal.server.common import (
     ingest_uploads,
     lookup_entry,
     parse_filters,
+    picture_url,
     read_form,
     run_search,
     search_by_file,
@@ -289,10 +290,8 @@ def entry_page(request: Request, entry_id: str, t: float | None = None) -> HTMLR
     """``GET /entry/{id}``: the player (starting at ``t``), the metadata and the transcript."""
     entry = entry_json(lookup_entry(request, entry_id))
     start = None if t is None or t < 0 else float(t)
-    picture = getattr(request.app.state.library, "picture", None)
-    has_picture = picture is not None and picture(entry["id"], None) is not None
     ctx = {"entry": entry, "start": start, "folder": str(Path(entry["path"]).parent),
-           "picture_url": f"/pictures/{entry['id']}" if has_picture else None}  # fmt: skip
+           "picture_url": picture_url(request, entry["id"])}  # fmt: skip
     return render(request, "entry.html", ctx)
 
 

@@ -3,7 +3,8 @@
 Three tables in the library directory (see :mod:`xmodal.library.lancedb.store` for how writes
 stay atomic across them)::
 
-    meta.lance      key -> JSON: "library" (LibraryMeta), "index" (tuned ANN search parameters)
+    meta.lance      key -> JSON: "library" (LibraryMeta), "index" (tuned ANN search parameters),
+                    "people" (the library's people, schema version 4)
     entries.lance   one row per entry (+ ``gen``; ``encoding`` since schema version 3);
                     full-text index on ``text``
     segments.lance  one row per segment: entry id, ``gen``, index, start/end, text, the entry's
@@ -11,6 +12,7 @@ stay atomic across them)::
                     ``written`` time, the visual tags (``tags`` JSON, NULL when untagged;
                     ``tag_text`` with a full-text index; ``tag_terms`` ``|word|...|`` for the
                     tag filter), its ``place`` in its document (schema version 3),
+                    its ``faces`` (JSON, NULL when never looked at; schema version 4),
                     and one fixed-size float32 vector column per space
                     (``v_<space>``, NULL where a segment has no vector in that space)
 """
@@ -30,7 +32,7 @@ from xmodal.library.columns import (
     tag_terms_column,
     tags_json,
 )
-from xmodal.library.records import Entry, Filters, LibraryMeta, Segment
+from xmodal.library.records import Entry, Filters, LibraryMeta, Segment, faces_json
 from xmodal.types import Modality
 
 META, ENTRIES, SEGMENTS = "meta", "entries", "segments"
@@ -39,6 +41,8 @@ TAG_COLUMNS = ("tags", "tag_text", "tag_terms")
 """The segments' tag columns (schema version 2), strings all."""
 ENTRY_V3, SEGMENT_V3 = "encoding", "place"
 """The columns schema version 3 added: the entries' ``encoding``, the segments' ``place``."""
+SEGMENT_V4 = "faces"
+"""The column schema version 4 added: the segments' ``faces`` (JSON)."""
 
 
 def q(value: str) -> str:
@@ -94,6 +98,7 @@ def segments_schema(spaces: dict[str, int]) -> Any:
         ("written", pa.float64()),
         *((c, pa.string()) for c in TAG_COLUMNS),
         (SEGMENT_V3, pa.string()),
+        (SEGMENT_V4, pa.string()),
     ]
     fields += [(space_column(s), pa.list_(pa.float32(), w)) for s, w in spaces.items()]
     return pa.schema(fields)
@@ -153,6 +158,7 @@ def segment_table(
         "tag_text": [s.tag_text for _, s in rows],
         "tag_terms": [tag_terms_column(s.tag_text) for _, s in rows],
         SEGMENT_V3: [s.place for _, s in rows],
+        SEGMENT_V4: [faces_json(s.faces) for _, s in rows],
     }
     for space, width in spaces.items():
         mat = np.zeros((len(rows), width), dtype=np.float32)  # (S, D)
@@ -186,12 +192,21 @@ def where_sql(filters: Filters) -> tuple[str | None, bool]:
 
 
 def where_tags_sql(filters: Filters, where: str | None) -> str | None:
-    """``where`` plus the tag filter (segments only: entries have no tags)."""
-    if filters.tags is None:
+    """``where`` plus the conditions only segments can meet: the tag filter and the segment
+    filter (entries have neither tags nor faces)."""
+    extra = []
+    if filters.tags is not None:
+        patterns = tag_like_patterns(filters.tags)
+        extra.append(" OR ".join(f"tag_terms LIKE {q(p)} ESCAPE '\\'" for p in patterns))
+    if filters.segments is not None:
+        groups = filters.segments_by_entry().items()
+        extra.append(
+            " OR ".join(f"(entry_id = {q(e)} AND idx IN ({', '.join(map(str, ix))}))"
+                        for e, ix in groups) or "FALSE"
+        )  # fmt: skip
+    if not extra:
         return where
-    patterns = tag_like_patterns(filters.tags)
-    any_tag = " OR ".join(f"tag_terms LIKE {q(p)} ESCAPE '\\'" for p in patterns)
-    return f"({where}) AND ({any_tag})" if where else f"({any_tag})"
+    return " AND ".join(f"({part})" for part in ([where] if where else []) + extra)
 
 
 def reconcile_columns(segments: Any, meta: LibraryMeta, force: Collection[str] = ()) -> set[str]:

@@ -29,7 +29,7 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -41,6 +41,7 @@ import numpy as np
 from xmodal.library.checks import (
     check_batch,
     check_compatible,
+    check_faces,
     check_migratable,
     check_vectors,
     cleared_spaces,
@@ -53,6 +54,7 @@ from xmodal.library.lancedb.schema import (
     ENTRY_V3,
     META,
     SEGMENT_V3,
+    SEGMENT_V4,
     SEGMENTS,
     TAG_COLUMNS,
     entries_schema,
@@ -69,11 +71,14 @@ from xmodal.library.locks import serialized
 from xmodal.library.records import (
     SCHEMA_VERSION,
     Entry,
+    Face,
     Filters,
     Hit,
     LibraryError,
     LibraryMeta,
     Segment,
+    faces_from_json,
+    faces_json,
 )
 from xmodal.types import Modality
 
@@ -366,6 +371,35 @@ class LanceStore:
             raise KeyError(f"no entry {entry_id} in library at {self.path}")
 
     @serialized
+    def set_faces(self, entry_id: str, faces: Sequence[list[Face] | None]) -> None:
+        """Replace the faces of an entry's segments (one list, or None, per segment in index
+        order), atomically."""
+        import pyarrow as pa
+
+        self.meta()
+
+        def change(entry: Any, segs: Any) -> tuple[Any, Any]:
+            check_faces(entry["path"][0].as_py(), segs.num_rows, faces)
+            column = pa.array([faces_json(f) for f in faces], pa.string())
+            return entry, segs.set_column(segs.schema.get_field_index(SEGMENT_V4), SEGMENT_V4,
+                                          column)  # fmt: skip
+
+        if not self._rewrite(entry_id, change):
+            raise KeyError(f"no entry {entry_id} in library at {self.path}")
+
+    def people(self) -> dict[str, Any]:
+        """The library's people as last written by :meth:`set_people` (``{}``: none yet)."""
+        self.meta()
+        rows = self._db.open_table(META).search().where("key = 'people'").to_arrow().to_pylist()
+        return json.loads(rows[0]["value"]) if rows else {}
+
+    @serialized
+    def set_people(self, people: dict[str, Any]) -> None:
+        """Replace the library's people (a JSON-ready dict), atomically (one meta row)."""
+        self.meta()
+        self._write_meta_rows({"people": people})
+
+    @serialized
     def clear_vectors(self, space: str) -> None:
         """Remove every vector of a space (the column is recreated empty)."""
         if space not in self.meta().spaces:
@@ -424,10 +458,10 @@ class LanceStore:
                 for s in meta.spaces
                 if row.get(space_column(s)) is not None
             }
-            tags = tags_from_json(row["tags"])
+            tags, faces = tags_from_json(row["tags"]), faces_from_json(row[SEGMENT_V4])
             text, words, place = row["text"] or "", row["tag_text"] or "", row["place"] or ""
             out.append(Segment(entry_id, row["idx"], row["start"], row["end"], text, vectors,
-                               tags, words, place))  # fmt: skip
+                               tags, words, place, faces))  # fmt: skip
         return out
 
     def _entries_view(self) -> EntriesView:
@@ -577,6 +611,14 @@ def _migrate_1_to_2(store: LanceStore) -> None:
     store._segments.create_index("tag_text", config=FTS(), replace=True)
 
 
+def _migrate_3_to_4(store: LanceStore) -> None:
+    """Schema 3 -> 4: the segments' ``faces`` (NULL: never looked at). Idempotent."""
+    import pyarrow as pa
+
+    if SEGMENT_V4 not in {f.name for f in store._segments.schema}:
+        store._segments.add_columns([pa.field(SEGMENT_V4, pa.string())])
+
+
 def _migrate_2_to_3(store: LanceStore) -> None:
     """Schema 2 -> 3: the entries' ``encoding`` and the segments' ``place`` (NULL: none).
     Idempotent, so a crash before the meta write only repeats it."""
@@ -587,4 +629,4 @@ def _migrate_2_to_3(store: LanceStore) -> None:
             table.add_columns([pa.field(column, pa.string())])
 
 
-LanceStore.MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
+LanceStore.MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4}

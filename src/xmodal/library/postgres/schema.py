@@ -3,14 +3,16 @@ and the filters as SQL.
 
 Inside one PostgreSQL schema (``xmodal`` by default; one library per schema)::
 
-    meta      key text -> value jsonb: "library" (LibraryMeta), "index" (calibrated ef_search)
+    meta      key text -> value jsonb: "library" (LibraryMeta), "index" (calibrated ef_search),
+              "people" (the library's people, schema version 4)
     entries   id (PK), path, modality, created, modified, duration, text, tags text[], added,
               encoding (schema version 3), tsv tsvector GENERATED from the text's first
               ENTRY_TSV_CHARS characters (GIN index; a tsvector holds at most 1 MB)
     segments  (entry_id -> entries ON DELETE CASCADE, idx) PK, start_s, end_s, text,
               tsv (GIN), the visual tags (``tags`` jsonb, NULL when untagged; ``tag_text``
               with ``tag_tsv`` (GIN); ``tag_terms`` ``|word|...|`` for the tag filter), and one
-              ``place`` in its document (schema version 3), and one
+              ``place`` in its document (schema version 3), its ``faces`` (jsonb, NULL when
+              never looked at; schema version 4), and one
               ``vector(D)`` column per space ``v_<space>`` with an HNSW index
               (``vector_cosine_ops``; spaces wider than 2000 are searched exactly)
 """
@@ -67,8 +69,8 @@ def entry_select() -> Any:
 
 
 def filters_sql(filters: Filters) -> tuple[Any, dict[str, Any], bool]:
-    """``(condition on alias e, params, exact)``; a tag filter is a condition on alias ``s``
-    (only segment queries may take one: entries have no tags)."""
+    """``(condition on alias e, params, exact)``; a tag or segment filter is a condition on
+    alias ``s`` (only segment queries may take one: entries have no tags and no faces)."""
     from psycopg import sql
 
     parts, params, exact = [sql.SQL("TRUE")], {}, True
@@ -87,6 +89,15 @@ def filters_sql(filters: Filters) -> tuple[Any, dict[str, Any], bool]:
     if filters.tags is not None:
         params["tag_likes"] = tag_like_patterns(filters.tags)
         parts.append(sql.SQL("s.tag_terms LIKE ANY(%(tag_likes)s)"))
+    if filters.segments is not None:
+        keys = sorted(filters.segments)
+        params["seg_entries"], params["seg_idx"] = [e for e, _ in keys], [i for _, i in keys]
+        parts.append(
+            sql.SQL(
+                "(s.entry_id, s.idx) IN (SELECT * FROM unnest(%(seg_entries)s::text[], "
+                "%(seg_idx)s::int[]))"
+            )
+        )
     return sql.SQL(" AND ").join(parts), params, exact
 
 
@@ -129,6 +140,18 @@ def create_tables(cur: Any, schema: str) -> None:
     cur.execute(sql.SQL("CREATE INDEX ON {} USING gin (tsv)").format(table(schema, "segments")))
     add_tag_columns(cur, schema)
     add_place_columns(cur, schema)
+    add_face_columns(cur, schema)
+
+
+def add_face_columns(cur: Any, schema: str) -> None:
+    """The segments' ``faces`` (schema version 4; NULL: never looked at; idempotent)."""
+    from psycopg import sql
+
+    cur.execute(
+        sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS faces jsonb").format(
+            table(schema, "segments")
+        )
+    )
 
 
 def add_place_columns(cur: Any, schema: str) -> None:

@@ -154,7 +154,7 @@ def search_text(
         return len(rows), [(e, sc) for e, sc in kept if filters.matches(e)]
 
     seg_hits = fetch_until(k, exact, run_segments)
-    if tags or filters.tags is not None:  # entries have no tags
+    if tags or filters.segment_only:  # entries have no tags and no faces
         return merge_text_hits(seg_hits, [], k, TAGS_LIST if tags else FTS_SPACE)
     entry_hits = fetch_until(k, exact, run_entries)
     return merge_text_hits(seg_hits, entry_hits, k)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import Any, ClassVar
@@ -30,6 +30,7 @@ import numpy as np
 from xmodal.library.checks import (
     check_batch,
     check_compatible,
+    check_faces,
     check_migratable,
     check_vectors,
     cleared_spaces,
@@ -41,6 +42,7 @@ from xmodal.library.postgres.index import calibrate_ef_search
 from xmodal.library.postgres.schema import (
     ENTRY_COLS,
     HNSW_MAX_DIM,
+    add_face_columns,
     add_place_columns,
     add_space,
     add_tag_columns,
@@ -53,11 +55,13 @@ from xmodal.library.postgres.search import search_text, search_vector
 from xmodal.library.records import (
     SCHEMA_VERSION,
     Entry,
+    Face,
     Filters,
     Hit,
     LibraryError,
     LibraryMeta,
     Segment,
+    faces_from_json,
 )
 from xmodal.types import Modality
 
@@ -332,18 +336,20 @@ class PostgresStore:
             return
         spaces = list(self.meta().spaces)
         cols = ["entry_id", "idx", "start_s", "end_s", "text", "tags", "tag_text", "tag_terms",
-                "place", *map(space_column, spaces)]  # fmt: skip
+                "place", "faces", *map(space_column, spaces)]  # fmt: skip
         statement = sql.SQL("COPY {} ({}) FROM STDIN WITH (FORMAT BINARY)").format(
             self._t("segments"), sql.SQL(", ").join(map(sql.Identifier, cols))
         )
         with cur.copy(statement) as copy:
             copy.set_types(["text", "int4", "float8", "float8", "text", "jsonb", "text", "text",
-                            "text", *["vector"] * len(spaces)])  # fmt: skip
+                            "text", "jsonb", *["vector"] * len(spaces)])  # fmt: skip
             for e, s in rows:
                 tags = None if s.tags is None else Jsonb([t.to_json() for t in s.tags])
+                faces = None if s.faces is None else Jsonb([f.to_json() for f in s.faces])
                 copy.write_row(
                     (e.id, s.index, s.start, s.end, s.text, tags, s.tag_text,
-                     tag_terms_column(s.tag_text), s.place, *(s.vectors.get(sp) for sp in spaces))
+                     tag_terms_column(s.tag_text), s.place, faces,
+                     *(s.vectors.get(sp) for sp in spaces))
                 )  # fmt: skip
 
     def _write_entries(self, cur: Any, entries: list[Entry]) -> None:
@@ -440,6 +446,58 @@ class PostgresStore:
             )
 
     @serialized
+    def set_faces(self, entry_id: str, faces: Sequence[list[Face] | None]) -> None:
+        """Replace the faces of an entry's segments (one list, or None, per segment in index
+        order), in one transaction."""
+        from psycopg import sql
+        from psycopg.types.json import Jsonb
+
+        self.meta()
+        with self._tx() as cur:
+            cur.execute(
+                sql.SQL("SELECT path FROM {} WHERE id = %s FOR UPDATE").format(self._t("entries")),
+                (entry_id,),
+            )
+            row = cur.fetchone()
+            if row is None:
+                raise KeyError(f"no entry {entry_id} in {self.location}")
+            cur.execute(
+                sql.SQL("SELECT idx FROM {} WHERE entry_id = %s ORDER BY idx").format(
+                    self._t("segments")
+                ),
+                (entry_id,),
+            )
+            idxs = [r[0] for r in cur.fetchall()]
+            check_faces(row[0], len(idxs), faces)
+            cur.executemany(
+                sql.SQL("UPDATE {} SET faces = %s WHERE entry_id = %s AND idx = %s").format(
+                    self._t("segments")
+                ),
+                [
+                    (None if f is None else Jsonb([x.to_json() for x in f]), entry_id, i)
+                    for f, i in zip(faces, idxs, strict=True)
+                ],
+            )
+
+    def people(self) -> dict[str, Any]:
+        """The library's people as last written by :meth:`set_people` (``{}``: none yet)."""
+        from psycopg import sql
+
+        self.meta()
+        with self._read_tx() as cur:
+            cur.execute(
+                sql.SQL("SELECT value FROM {} WHERE key = 'people'").format(self._t("meta"))
+            )
+            row = cur.fetchone()
+        return dict(row[0]) if row is not None else {}
+
+    @serialized
+    def set_people(self, people: dict[str, Any]) -> None:
+        """Replace the library's people (a JSON-ready dict), atomically."""
+        self.meta()
+        self._write_meta_value("people", people)
+
+    @serialized
     def clear_vectors(self, space: str) -> None:
         """Remove every vector of a space (the column and its index are recreated empty)."""
         meta = self.meta()
@@ -500,7 +558,7 @@ class PostgresStore:
         with self._read_tx() as cur:
             cur.execute(
                 sql.SQL(
-                    "SELECT idx, start_s, end_s, text, tags, tag_text, place{} FROM {} "
+                    "SELECT idx, start_s, end_s, text, tags, tag_text, place, faces{} FROM {} "
                     "WHERE entry_id = %s ORDER BY idx"
                 ).format(sql.SQL("").join(sql.SQL(", ") + c for c in cols), self._t("segments")),
                 (entry_id,),
@@ -521,8 +579,9 @@ class PostgresStore:
                 tags_from_json(tags),
                 tag_text or "",
                 place or "",
+                faces_from_json(faces),
             )
-            for idx, start, end, text, tags, tag_text, place, *vecs in rows
+            for idx, start, end, text, tags, tag_text, place, faces, *vecs in rows
         ]
 
     def search_vector(
@@ -650,4 +709,10 @@ def _migrate_2_to_3(store: PostgresStore) -> None:
         add_place_columns(cur, store.config.schema)
 
 
-PostgresStore.MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3}
+def _migrate_3_to_4(store: PostgresStore) -> None:
+    """Schema 3 -> 4: the segments' ``faces`` (NULL: never looked at)."""
+    with store._tx() as cur:
+        add_face_columns(cur, store.config.schema)
+
+
+PostgresStore.MIGRATIONS = {1: _migrate_1_to_2, 2: _migrate_2_to_3, 3: _migrate_3_to_4}
