@@ -354,3 +354,14 @@ def test_people_on_real_faces_list_name_split_merge_forget(
     assert only["faces"] == 1 and Path(only["picture"]).is_file()
     again = _run("reindex", "--faces", "--library", str(tmp_path / "lib2"), "--no-progress")
     assert again.exit_code == 0 and "0 updated" in again.stdout  # looked at once: done
+
+    lib3 = ["--library", str(tmp_path / "lib3")]  # who is speaking: her own words, transcribed
+    spoke = _run("add", str(src / names[0]), *lib3, "--workers", "1", "--no-progress",
+                 "--speaking")  # fmt: skip
+    assert spoke.exit_code == 0, spoke.output
+    (her,) = json.loads(_run("people", *lib3, "--json").stdout)
+    said = json.loads(_run("search", "the", *lib3, "--person", str(her["id"]), "--speaking",
+                           "--json").stdout)  # fmt: skip
+    assert said and {Path(r["path"]).name for r in said} == {names[0]}
+    alone = _run("search", "the", *lib3, "--speaking")
+    assert alone.exit_code == 2 and "speaking needs a person" in alone.output

@@ -156,3 +156,12 @@ def test_a_name_in_a_query_finds_their_moments_and_the_rest_searches_on(store: S
     only_two = Filters(path_glob="*/two.mp4")
     assert [h.entry.path for h in person_hits(store, named, only_two, k=10)] == ["/media/two.mp4"]
     assert len(person_hits(store, named, Filters(), k=2)) == 2
+
+
+def test_speaking_faces_keeps_the_faces_judged_speaking(store: Store) -> None:
+    e, segs = video("talk.mp4", [["a"], ["a"], ["a"]])
+    segs[0].faces[0].speaking, segs[1].faces[0].speaking = True, False  # segment 2: undecided
+    store.upsert_entries([(e, segs)])
+    keys = [(e.id, i, 0) for i in range(3)]
+    assert P.speaking_faces(store, keys) == [(e.id, 0, 0)]
+    assert P.speaking_faces(store, []) == []

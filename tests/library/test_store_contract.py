@@ -325,9 +325,12 @@ def test_faces_round_trip_are_replaced_atomically_and_people_persist(store: Stor
     got = store.segments(e.id)
     assert got[0].faces == [] and [f.index for f in got[1].faces] == [0, 3]
     assert got[1].faces[1].frames == 3 and got[1].faces[1].size == 88.5
-    store.set_faces(e.id, [None, [got[1].faces[1]]])  # forget face 0 of segment 1
+    assert got[1].faces[0].speaking is None
+    kept = replace(got[1].faces[1], speaking=True)
+    store.set_faces(e.id, [None, [kept]])  # forget face 0 of segment 1
     after = store.segments(e.id)
     assert after[0].faces is None and [f.index for f in after[1].faces] == [3]
+    assert after[1].faces[0].speaking is True
     assert [s.text for s in after] == ["hello", "kettle"]  # the rest of the rows stays
     np.testing.assert_allclose(after[1].vectors["joint"], unit(0, 1, 0, 0))
     assert hit_keys(store.search_text("kettle")) == [("party.mp4", 1)]

@@ -39,8 +39,13 @@ def test_health_and_openapi_schema_match_the_replies(client: TestClient) -> None
         "/pictures/{entry_id}",
         "/timeline",
         "/stats",
+        "/people",
+        "/people/{person_id}",
+        "/people/{person_id}/name",
+        "/faces/{entry_id}/{segment}/{face}",
     }
     assert set(spec["paths"]["/search"]) == {"get", "post"}
+    assert set(spec["paths"]["/people/{person_id}/name"]) == {"post"}
     assert set(spec["paths"]["/media/{entry_id}"]) == {"get", "head"}
     post_body = spec["paths"]["/search"]["post"]["requestBody"]["content"]
     assert post_body["multipart/form-data"]["schema"]["required"] == ["file"]

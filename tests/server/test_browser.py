@@ -214,3 +214,36 @@ def test_files_a_browser_cannot_play_play_from_their_hit(
         finally:
             context.close()
     assert errors == [], errors
+
+
+def test_people_view_in_chromium(
+    browser_ready: None, playback_server: str, playback_world: RealWorld, tmp_path: Path
+) -> None:
+    """The People page shows each person's face, a name typed into their card sticks, and
+    their card leads to the moments they are seen in, which play."""
+    errors: list[str] = []
+    eid = playback_world.ids["tk19_syncnet_example.avi"]
+    with _chromium(tmp_path, errors) as (context, page):
+        try:
+            page.goto(f"{playback_server}/people")
+            cards = page.locator(".people-grid > li.person-card")
+            assert cards.count() == 2
+            faces = cards.locator("img.face")
+            assert all(faces.nth(i).evaluate("i => i.complete && i.naturalWidth") > 0
+                       for i in range(faces.count()))  # fmt: skip
+            first = cards.first  # most seen first: the man of tk19
+            first.locator("input[name=name]").fill("Oriel Vance")
+            first.locator("button[type=submit]").click()
+            page.wait_for_url("**/people#person-*")
+            assert page.locator(".person-card .person-name").first.inner_text() == "Oriel Vance"
+            page.screenshot(path=str(SCREENSHOTS / "people.png"), full_page=True)
+            page.locator(".person-card .person-link").first.click()
+            page.wait_for_selector(".results-grid > li")
+            assert page.locator("h1").inner_text() == "Oriel Vance"
+            ids = page.locator(".results-grid > li").evaluate_all(
+                "cards => cards.map(c => c.dataset.entryId)"
+            )
+            assert ids and set(ids) == {eid}
+        finally:
+            context.close()
+    assert errors == [], errors

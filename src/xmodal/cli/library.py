@@ -87,6 +87,12 @@ def add(
         help="Find and describe the faces in video, for 'library people' (dlib; a segment "
         "added with --no-faces is recorded as never looked at).",
     ),
+    speaking: bool = typer.Option(
+        False,
+        "--speaking",
+        help="Also decide whether each segment's face says its words (the sync lip model on "
+        "every frame: decodes the video again), for 'search --person NAME --speaking'.",
+    ),
     proxies: bool = typer.Option(
         False,
         "--proxies",
@@ -124,9 +130,8 @@ def add(
     from xmodal.library.embed import IngestConfig
 
     with _errors():
-        config = IngestConfig(
-            segment_seconds=segment, transcribe=transcribe, tags=tags, faces=faces
-        )
+        config = IngestConfig(segment_seconds=segment, transcribe=transcribe, tags=tags,
+                              faces=faces, speaking=speaking)  # fmt: skip
         lib = _open(library, db, create=True, model=model, config=config)
         with lib:
             report = lib.add(paths, workers=workers, progress=progress, proxies=proxies)
@@ -187,6 +192,12 @@ def search(
         "--person",
         help="Only moments where this person is seen (an id or name from 'library people').",
     ),
+    speaking: bool = typer.Option(
+        False,
+        "--speaking",
+        help="With --person: only moments where they are the one speaking (files added with "
+        "'library add --speaking').",
+    ),
     k: int = typer.Option(10, "-k", "--top", min=1, help="Number of results."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON list of results."),
     model: Path | None = typer.Option(
@@ -210,6 +221,8 @@ def search(
     moments, fused with the lists for "lease"); --person keeps only their moments.
 
     Example: xmodal library search "lease" --person Ada
+
+    Example: xmodal library search "lease" --person Ada --speaking
     """
     from rich.console import Console
 
@@ -218,7 +231,8 @@ def search(
     tags = [w for t in tag or [] for w in t.split(",") if w.strip()] or None
     with _errors(), _open(library, db, model=model) as lib:
         results = lib.search(query, modalities=modality, since=since, until=until,
-                             path_glob=path, tags=tags, person=person, k=k)  # fmt: skip
+                             path_glob=path, tags=tags, person=person, speaking=speaking,
+                             k=k)  # fmt: skip
     if as_json:
         typer.echo(json.dumps([r.to_dict() for r in results], indent=2))
         return

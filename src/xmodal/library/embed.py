@@ -97,6 +97,7 @@ class IngestConfig:
     commit_seconds: float = 5.0  # ... or commit what is ready after this many seconds
     tags: bool = True  # visual tags of video segments (ImageNet head + faces, same frames)
     faces: bool = True  # faces of video segments, described for people (dlib, same frames)
+    speaking: bool = False  # decide whether a segment's one face says its words (lip model)
     tagger: TaggerConfig = field(default_factory=TaggerConfig)  # tag thresholds
 
     def __post_init__(self) -> None:
@@ -422,6 +423,14 @@ class Embedder:
                                   tagged=modality is Modality.VIDEO)  # fmt: skip
         for segment, seen in zip(segments, faces, strict=True):
             segment.faces = seen
+        if modality is Modality.VIDEO and self.config.faces and self.config.speaking:
+            from xmodal.library.speaking import speaking_segments
+
+            ask = [bool(t.strip()) and f is not None and len(f) == 1
+                   for t, f in zip(seg_texts, faces, strict=True)]  # fmt: skip
+            for seen, speaks in zip(faces, speaking_segments(path, spans, ask), strict=True):
+                if speaks is not None and seen:
+                    seen[0].speaking = speaks
         stat = path.stat()
         entry = Entry(
             id=entry_id,

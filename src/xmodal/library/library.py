@@ -306,6 +306,7 @@ class Library:
         path_glob: str | None = None,
         tags: Iterable[str] | str | None = None,
         person: str | int | None = None,
+        speaking: bool = False,
         k: int = 10,
         lists: Iterable[str] | None = None,
     ) -> list[SearchResult]:
@@ -321,6 +322,8 @@ class Library:
             path_glob: only entries whose path matches (``*`` also crosses ``/``).
             tags: only segments tagged with one of these words (``"bird"`` keeps a cockatoo).
             person: only moments where this person (id or name; ``library people``) is seen.
+            speaking: with ``person``, only moments where they are the one speaking (added
+                with ``speaking``: :mod:`xmodal.library.speaking`).
             k: results to return.
             lists: use only these ranked lists (``"fts"``, ``"tags"``, ``"text-frozen"``, ...;
                 None: all that apply).
@@ -333,7 +336,10 @@ class Library:
         filters = make_filters(modalities, since, until, path_glob, tags)
         if person is not None:
             who = _people.People.load(self.store).get(person)
-            filters = dataclasses.replace(filters, segments=frozenset(k[:2] for k in who.faces))
+            keys = _people.speaking_faces(self.store, who.faces) if speaking else who.faces
+            filters = dataclasses.replace(filters, segments=frozenset(k[:2] for k in keys))
+        elif speaking:
+            raise ValueError("speaking needs a person: whose speech to keep (--person NAME)")
         return _search(self.store, self.embedder, query, filters=filters, k=k, lists=lists,
                        pool=self.pool)  # fmt: skip
 
@@ -436,6 +442,20 @@ class Library:
         """The picture of one face (``(entry id, segment, face)``), if it was drawn."""
         path = self.thumbs.face_path(*key)
         return path if path.is_file() else None
+
+    def person_moments(self, person: str | int, k: int = 50) -> list[SearchResult]:
+        """The moments a person (id or name) is seen in, their best views first (at most k)."""
+        from xmodal.library.search import PERSON_LIST, fuse, person_hits
+
+        who = _people.People.load(self.store).get(person)
+        hits = person_hits(self.store, [who], Filters(), int(k))
+        return fuse({PERSON_LIST: hits}, int(k))
+
+    def person(self, person: str | int) -> _people.PersonSummary:
+        """One person's summary (id or name)."""
+        people = _people.People.load(self.store)
+        who = people.get(person)
+        return _people.summarize(self.store, _people.People([who]))[0]
 
     @serialized
     def regroup_people(self, threshold: float | None = None) -> list[_people.PersonSummary]:

@@ -205,6 +205,17 @@ def regroup(faces: Sequence[FaceRef], old: People, threshold: float | None = Non
     return out
 
 
+def speaking_faces(store: Store, keys: Iterable[FaceKey]) -> list[FaceKey]:
+    """Those of ``keys`` whose face was judged speaking (:attr:`Face.speaking`)."""
+    wanted = sorted(set(keys))
+    out = []
+    for entry_id in sorted({k[0] for k in wanted}):
+        speaks = {(entry_id, s.index, f.index) for s in store.segments(entry_id)
+                  for f in s.faces or [] if f.speaking}  # fmt: skip
+        out += [k for k in wanted if k[0] == entry_id and k in speaks]
+    return out
+
+
 def update_people(store: Store, threshold: float | None = None) -> People:
     """Regroup every face of the library and save the result (see :func:`regroup`)."""
     people = regroup(list(iter_faces(store)), People.load(store), threshold)
@@ -321,7 +332,7 @@ class PersonSummary:
 
 def summarize(store: Store, people: People) -> list[PersonSummary]:
     """Counts, first and last seen (the entries' created times) and the best face (the
-    largest, seen in most frames) of each person."""
+    largest, seen in most frames) of each person, most seen first."""
     refs = {f.key: f for f in iter_faces(store)}
     out = []
     for p in people.people:
@@ -339,4 +350,4 @@ def summarize(store: Store, people: People) -> list[PersonSummary]:
                 None if best is None else best.key,
             )
         )
-    return out
+    return sorted(out, key=lambda p: (-p.faces, p.id))

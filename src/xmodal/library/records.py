@@ -139,8 +139,10 @@ class Face:
             and height (0..1).
         frames: in how many of the segment's sampled frames it was seen.
         size: the face box's median side, in pixels of the decoded frame.
-        descriptor: (:data:`FACE_DIM`,) float32, the mean of its frames' dlib descriptors
-            (Euclidean distance below about 0.6: the same person).
+        descriptor: (:data:`FACE_DIM`,) float32 dlib descriptor (of its best view; see
+            :class:`~xmodal.features.identity.FaceDescriber`).
+        speaking: whether this face says the segment's words (its lips move with the sound;
+            :mod:`xmodal.library.speaking`); None when it was not decided.
     """
 
     index: int
@@ -148,6 +150,7 @@ class Face:
     frames: int
     size: float
     descriptor: np.ndarray
+    speaking: bool | None = None
 
     def __post_init__(self) -> None:
         self.index = int(self.index)
@@ -166,21 +169,27 @@ class Face:
         if arr.shape != (FACE_DIM,) or not np.isfinite(arr).all():
             raise ValueError(f"face descriptor must be ({FACE_DIM},) and finite, got {arr.shape}")
         self.descriptor = arr
+        if self.speaking is not None:
+            self.speaking = bool(self.speaking)
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (the descriptor to 6 decimals: float32 holds about 7 digits)."""
-        return {
+        out = {
             "i": self.index,
             "box": [round(v, 5) for v in self.box],
             "frames": self.frames,
             "size": round(self.size, 2),
             "d": [round(float(v), 6) for v in self.descriptor],
         }
+        if self.speaking is not None:
+            out["s"] = bool(self.speaking)
+        return out
 
     @classmethod
     def from_json(cls, obj: Mapping[str, Any]) -> Face:
         """Inverse of :meth:`to_json`."""
-        return cls(obj["i"], tuple(obj["box"]), obj["frames"], obj["size"], np.asarray(obj["d"]))
+        return cls(obj["i"], tuple(obj["box"]), obj["frames"], obj["size"], np.asarray(obj["d"]),
+                   obj.get("s"))  # fmt: skip
 
 
 def faces_json(faces: list[Face] | None) -> str | None:

@@ -51,6 +51,7 @@ from xmodal.server.common import (
     search_by_file,
     wants_html,
 )
+from xmodal.server.people import add_people_routes
 from xmodal.server.ranges import file_response
 from xmodal.server.security import (
     COOKIE_NAME,
@@ -410,6 +411,7 @@ def create_app(library: LibraryLike, settings: ServerSettings | None = None) -> 
     )(get_timeline)
     app.get("/stats", response_model=dict[str, Any], responses=html_too, tags=["api"])(get_stats)
 
+    add_people_routes(app, errors)
     pages.add_page_routes(app)
     app.get("/login", response_class=HTMLResponse, include_in_schema=False)(login_form)
     app.post("/login", include_in_schema=False)(login_submit)
