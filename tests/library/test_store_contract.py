@@ -324,6 +324,8 @@ def test_faces_round_trip_are_replaced_atomically_and_people_persist(store: Stor
     store.upsert_entry(e, two)
     got = store.segments(e.id)
     assert got[0].faces == [] and [f.index for f in got[1].faces] == [0, 3]
+    (only,) = store.iter_faces()  # segment 0 has none, so only segment 1
+    assert only[0] == e and only[1:4] == (1, 5.0, 10.0) and [f.index for f in only[4]] == [0, 3]
     assert got[1].faces[1].frames == 3 and got[1].faces[1].size == 88.5
     assert got[1].faces[0].speaking is None
     kept = replace(got[1].faces[1], speaking=True)

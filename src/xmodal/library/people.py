@@ -147,10 +147,9 @@ class People:
 
 def iter_faces(store: Store) -> Iterator[FaceRef]:
     """Every stored face of the library, entry by entry (in path order)."""
-    for entry in store.iter_entries():
-        for seg in store.segments(entry.id):
-            for face in seg.faces or []:
-                yield FaceRef((entry.id, seg.index, face.index), entry, seg.start, seg.end, face)
+    for entry, index, start, end, faces in store.iter_faces():
+        for face in faces:
+            yield FaceRef((entry.id, index, face.index), entry, start, end, face)
 
 
 def regroup(faces: Sequence[FaceRef], old: People, threshold: float | None = None) -> People:

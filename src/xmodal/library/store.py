@@ -156,6 +156,11 @@ class Store(Protocol):
         looked at) per segment in index order. ``KeyError`` for an unknown entry."""
         ...
 
+    def iter_faces(self) -> Iterator[tuple[Entry, int, float, float, list[Face]]]:
+        """Every segment with faces: ``(entry, segment index, start, end, faces)``, in path
+        and segment order (one scan of the faces, not of the vectors)."""
+        ...
+
     def people(self) -> dict[str, Any]:
         """The library's people, as :meth:`set_people` last wrote them (``{}``: none yet).
         What the document holds is :mod:`xmodal.library.people`'s business."""

@@ -387,6 +387,21 @@ class LanceStore:
         if not self._rewrite(entry_id, change):
             raise KeyError(f"no entry {entry_id} in library at {self.path}")
 
+    def iter_faces(self) -> Iterator[tuple[Entry, int, float, float, list[Face]]]:
+        """Every committed segment with faces, in path and segment order."""
+        self.meta()
+        view = self._entries_view()
+        columns = ["entry_id", "gen", "idx", "start", "end", SEGMENT_V4]
+        rows = self._segments.search().where(f"{SEGMENT_V4} IS NOT NULL").select(columns)
+        found = []
+        for r in rows.to_arrow().to_pylist():
+            entry = view.get(r["entry_id"], r["gen"])
+            faces = faces_from_json(r[SEGMENT_V4]) if entry is not None else None
+            if faces:
+                found.append((entry, r["idx"], r["start"], r["end"], faces))
+        found.sort(key=lambda t: (t[0].path, t[0].id, t[1]))
+        yield from found
+
     def people(self) -> dict[str, Any]:
         """The library's people as last written by :meth:`set_people` (``{}``: none yet)."""
         self.meta()

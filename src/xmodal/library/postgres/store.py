@@ -42,6 +42,7 @@ from xmodal.library.postgres.index import calibrate_ef_search
 from xmodal.library.postgres.schema import (
     ENTRY_COLS,
     HNSW_MAX_DIM,
+    N_ENTRY,
     add_face_columns,
     add_place_columns,
     add_space,
@@ -412,6 +413,26 @@ class PostgresStore:
             )
             return cur.rowcount > 0
 
+    def _lock_segments(self, cur: Any, entry_id: str) -> tuple[str, list[int]]:
+        """Lock an entry's row for this transaction; its path and its segments' indices in
+        order. ``KeyError`` for an unknown entry."""
+        from psycopg import sql
+
+        cur.execute(
+            sql.SQL("SELECT path FROM {} WHERE id = %s FOR UPDATE").format(self._t("entries")),
+            (entry_id,),
+        )
+        row = cur.fetchone()
+        if row is None:
+            raise KeyError(f"no entry {entry_id} in {self.location}")
+        cur.execute(
+            sql.SQL("SELECT idx FROM {} WHERE entry_id = %s ORDER BY idx").format(
+                self._t("segments")
+            ),
+            (entry_id,),
+        )
+        return row[0], [r[0] for r in cur.fetchall()]
+
     @serialized
     def set_vectors(self, entry_id: str, space: str, vectors: np.ndarray) -> None:
         """Replace one space's vectors of an entry's segments (rows in segment index order)."""
@@ -419,23 +440,10 @@ class PostgresStore:
 
         vecs, width = check_vectors(self.meta(), space, vectors)
         with self._tx() as cur:
-            cur.execute(
-                sql.SQL("SELECT path FROM {} WHERE id = %s FOR UPDATE").format(self._t("entries")),
-                (entry_id,),
-            )
-            row = cur.fetchone()
-            if row is None:
-                raise KeyError(f"no entry {entry_id} in {self.location}")
-            cur.execute(
-                sql.SQL("SELECT idx FROM {} WHERE entry_id = %s ORDER BY idx").format(
-                    self._t("segments")
-                ),
-                (entry_id,),
-            )
-            idxs = [r[0] for r in cur.fetchall()]
+            path, idxs = self._lock_segments(cur, entry_id)
             if vecs.shape != (len(idxs), width):
                 raise ValueError(
-                    f"entry {row[0]}: expected ({len(idxs)}, {width}) vectors for space "
+                    f"entry {path}: expected ({len(idxs)}, {width}) vectors for space "
                     f"{space!r}, got {vecs.shape}"
                 )
             cur.executemany(
@@ -454,21 +462,8 @@ class PostgresStore:
 
         self.meta()
         with self._tx() as cur:
-            cur.execute(
-                sql.SQL("SELECT path FROM {} WHERE id = %s FOR UPDATE").format(self._t("entries")),
-                (entry_id,),
-            )
-            row = cur.fetchone()
-            if row is None:
-                raise KeyError(f"no entry {entry_id} in {self.location}")
-            cur.execute(
-                sql.SQL("SELECT idx FROM {} WHERE entry_id = %s ORDER BY idx").format(
-                    self._t("segments")
-                ),
-                (entry_id,),
-            )
-            idxs = [r[0] for r in cur.fetchall()]
-            check_faces(row[0], len(idxs), faces)
+            path, idxs = self._lock_segments(cur, entry_id)
+            check_faces(path, len(idxs), faces)
             cur.executemany(
                 sql.SQL("UPDATE {} SET faces = %s WHERE entry_id = %s AND idx = %s").format(
                     self._t("segments")
@@ -478,6 +473,25 @@ class PostgresStore:
                     for f, i in zip(faces, idxs, strict=True)
                 ],
             )
+
+    def iter_faces(self) -> Iterator[tuple[Entry, int, float, float, list[Face]]]:
+        """Every segment with faces, in path and segment order."""
+        from psycopg import sql
+
+        self.meta()
+        with self._read_tx() as cur:
+            cur.execute(
+                sql.SQL(
+                    "SELECT {}, s.idx, s.start_s, s.end_s, s.faces FROM {} s "
+                    "JOIN {} e ON e.id = s.entry_id "
+                    "WHERE s.faces IS NOT NULL AND s.faces <> '[]'::jsonb "
+                    "ORDER BY e.path, e.id, s.idx"
+                ).format(entry_select(), self._t("segments"), self._t("entries"))
+            )
+            rows = cur.fetchall()
+        for row in rows:
+            idx, start, end, faces = row[N_ENTRY:]
+            yield entry_from_row(row), idx, start, end, faces_from_json(faces) or []
 
     def people(self) -> dict[str, Any]:
         """The library's people as last written by :meth:`set_people` (``{}``: none yet)."""
