@@ -322,6 +322,32 @@ def main() -> None:
                              "identities": int(len(set(m["ident"][mask].tolist()))),
                              **pairwise(np.asarray(labels), m["ident"][mask])})  # fmt: skip
 
+    # the library's incremental placement (library add, clip by clip in name order): each new
+    # track joins the person of its nearest placed track within the threshold, the others are
+    # grouped among themselves (xmodal.library.people.add_faces)
+    from xmodal.library.people import assign
+
+    inc = np.full(len(desc), -1, np.int64)
+    next_label = 0
+    for name in sorted(set(clip.tolist())):
+        idx = np.flatnonzero(clip == name)
+        done = np.flatnonzero(inc >= 0)
+        placed = assign(desc[done], inc[done].tolist(), desc[idx], threshold)
+        rest = [i for i, owner in zip(idx, placed, strict=True) if owner is None]
+        for i, owner in zip(idx, placed, strict=True):
+            if owner is not None:
+                inc[i] = owner
+        if rest:
+            labels = cluster_descriptors(desc[rest], threshold, method)
+            inc[rest] = labels + next_label
+            next_label += int(labels.max()) + 1
+    for part in ("test", "all"):
+        mask = split == "test" if part == "test" else np.ones(len(desc), bool)
+        rows.append({"part": part, "setting": f"views={views}, added clip by clip (the "
+                     f"library's add_faces @ {threshold:.2f})", "tracks": int(mask.sum()),
+                     "identities": int(len(set(ident[mask].tolist()))),
+                     **pairwise(inc[mask], ident[mask])})  # fmt: skip
+
     errors = []  # the chosen setting's mistakes on all clips
     labels_all = cluster_descriptors(desc, threshold, method)
     for k in sorted(set(labels_all.tolist())):

@@ -8,7 +8,9 @@ times, in the same run:
 * reading every face with one scan of the faces column (``Store.iter_faces``, what the library
   does), against reading every entry's segments one entry at a time (``Store.segments``, with
   their vectors: the baseline);
-* clustering them (dlib's Chinese whispers at the library's threshold) and the whole regroup.
+* clustering them (dlib's Chinese whispers at the library's threshold) and the whole regroup;
+* after 20 more videos: placing their faces (``add_faces``, what ``library add`` does) against
+  regrouping everything (``update_people``).
 
 Usage:
     python benchmarks/bench_people_regroup.py [--entries 2000] [--segments 3] [--people 50]
@@ -74,6 +76,35 @@ def main() -> None:
         t0 = time.perf_counter()
         people = P.update_people(store)
         t_all = time.perf_counter() - t0
+        more = []  # then 20 more videos, placed as `library add` places them
+        for i in range(args.entries, args.entries + 20):
+            eid = hashlib.sha256(f"clip-{i}".encode()).hexdigest()
+            entry = Entry(eid, f"/videos/clip-{i:05d}.mp4", Modality.VIDEO, 1.7e9 + i, 1.7e9 + i,
+                          5.0)  # fmt: skip
+            d = centres[int(rng.integers(args.people))] + rng.normal(0, 0.01, FACE_DIM)
+            more.append(
+                (
+                    entry,
+                    [
+                        Segment(
+                            eid,
+                            0,
+                            0.0,
+                            5.0,
+                            "words",
+                            {},
+                            faces=[Face(0, (0.2, 0.2, 0.6, 0.7), 3, 90.0, d)],
+                        )
+                    ],
+                )
+            )
+        store.upsert_entries(more)
+        t0 = time.perf_counter()
+        placed = P.add_faces(store)
+        t_add = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        P.update_people(store)
+        t_again = time.perf_counter() - t0
     n = len(new)
     print(
         f"{args.entries} entries, {n} faces, {args.people} people made up; "
@@ -85,6 +116,12 @@ def main() -> None:
         f"| read faces, one scan (Store.iter_faces) | {t_new:.2f} | {t_old / t_new:.1f} x faster |"
     )
     print(f"| whole regroup (read, cluster, save) | {t_all:.2f} | |")
+    print(f"| 20 more videos: regroup everything | {t_again:.2f} | 1.00 |")
+    print(
+        f"| 20 more videos: place the new faces (add_faces, what add does) | {t_add:.2f} | "
+        f"{t_again / t_add:.1f} x faster |"
+    )
+    print(f"people after placing: {len(placed.people)}")
 
 
 if __name__ == "__main__":

@@ -165,3 +165,29 @@ def test_speaking_faces_keeps_the_faces_judged_speaking(store: Store) -> None:
     keys = [(e.id, i, 0) for i in range(3)]
     assert P.speaking_faces(store, keys) == [(e.id, 0, 0)]
     assert P.speaking_faces(store, []) == []
+
+
+def test_adding_files_places_new_faces_without_regrouping_the_rest(store: Store) -> None:
+    store.upsert_entries([video("one.mp4", [["a"], ["b"]])])
+    first = P.add_faces(store)  # nobody yet: the new faces are grouped among themselves
+    assert sorted(len(p.faces) for p in first.people) == [1, 1]
+    ada = next(p for p in first.people if p.faces[0][1] == 0)
+    P.name_person(store, ada.id, "Ada")
+    store.upsert_entries([video("two.mp4", [["a"], ["c"], ["c"]])])
+    after = P.add_faces(store)
+    assert after.get("Ada").id == ada.id and len(after.get("Ada").faces) == 2
+    assert who_is(store)["Ada"] == {"one.mp4", "two.mp4"}
+    assert sorted(len(p.faces) for p in after.people) == [1, 2, 2]  # c: a new person of 2
+    assert after.next_id == 4
+    store.remove_entry(video("one.mp4", [])[0].id)
+    gone = P.add_faces(store)  # b's only face is gone, and b with it
+    assert sorted(p.label for p in gone.people) == ["Ada", "person 3"]
+    assert len(gone.get("Ada").faces) == 1
+
+
+def test_assign_takes_the_nearest_grouped_face_within_the_threshold() -> None:
+    known = np.stack([descriptor("a", 1), descriptor("b", 2)])
+    new = np.stack([descriptor("b", 3), descriptor("c", 4), descriptor("a", 5)])
+    assert P.assign(known, [7, 9], new, threshold=0.5) == [9, None, 7]
+    assert P.assign(known[:0], [], new, threshold=0.5) == [None, None, None]
+    assert P.assign(known, [7, 9], new[:0], threshold=0.5) == []

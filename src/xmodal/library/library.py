@@ -235,7 +235,7 @@ class Library:
         report = _ingest(self.store, self.embedder, list(paths), workers=workers,
                          progress=progress, thumbs=self.thumbs)  # fmt: skip
         if report.added or report.updated:
-            _people.update_people(self.store)
+            _people.add_faces(self.store)
         if proxies:
             self.make_proxies(report.added + report.updated, progress=progress)
         return report
@@ -429,7 +429,7 @@ class Library:
             self.store.remove_entry(entry.id)
             self.thumbs.remove(entry.id)
             self.playback.cache.remove(entry.id)
-        _people.update_people(self.store)
+        _people.add_faces(self.store)
         return targets
 
     # ------------------------------------------------------------------ people

@@ -11,8 +11,11 @@ in the store's people document (:meth:`Store.people`; ``threshold``: the one las
      "people": [{"id": 1, "name": "Ada", "faces": [[entry, segment, face], ...],
                  "pinned": [[entry, segment, face], ...]}, ...]}
 
-Regrouping (after every ``library add`` and ``remove``, or ``library people --update``) keeps
-what the user said and what did not change:
+After ``library add`` and ``remove`` new faces are placed (:func:`add_faces`: a face joins the
+person of its nearest grouped face, the rest are grouped among themselves) and vanished ones
+dropped, in time linear in the library's faces. Regrouping everything (``library people
+--update``, ``reindex --faces``; :func:`regroup`) keeps what the user said and what did not
+change:
 
 * a **pinned** face (one the user named, merged or split) stays with its person whatever the
   clustering says, and the rest of its cluster follows it (the person most pinned in it);
@@ -213,6 +216,75 @@ def speaking_faces(store: Store, keys: Iterable[FaceKey]) -> list[FaceKey]:
                   for f in s.faces or [] if f.speaking}  # fmt: skip
         out += [k for k in wanted if k[0] == entry_id and k in speaks]
     return out
+
+
+def assign(
+    known: np.ndarray, owners: Sequence[int], new: np.ndarray, threshold: float
+) -> list[int | None]:
+    """For each new descriptor, the owner of its nearest known descriptor when that is closer
+    than ``threshold``, else None.
+
+    Args:
+        known: (N, 128) descriptors already grouped.
+        owners: their people (N ids).
+        new: (M, 128) descriptors to place.
+        threshold: most distance within one person.
+    """
+    out: list[int | None] = [None] * len(new)
+    if len(known) == 0 or len(new) == 0:
+        return out
+    known64 = np.asarray(known, np.float64)
+    sq = np.einsum("ij,ij->i", known64, known64)  # (N,)
+    for a in range(0, len(new), 256):  # (256, N) distances at a time
+        q = np.asarray(new[a : a + 256], np.float64)
+        d2 = sq[None, :] - 2.0 * q @ known64.T + np.einsum("ij,ij->i", q, q)[:, None]
+        best = np.argmin(d2, axis=1)
+        dist = np.sqrt(np.maximum(d2[np.arange(len(q)), best], 0.0))
+        for i, (j, d) in enumerate(zip(best, dist, strict=True)):
+            if d < threshold:
+                out[a + i] = int(owners[j])
+    return out
+
+
+def add_faces(store: Store, threshold: float | None = None) -> People:
+    """Place the faces no person has yet (after ``library add``) and drop those that are gone
+    (after ``remove``), without regrouping the rest: a new face joins the person of its
+    nearest grouped face when closer than the threshold; the others are grouped among
+    themselves (as :func:`regroup` does) into new people. Linear in the library's faces, where
+    a regroup is quadratic; ``library people --update`` regroups everything."""
+    from xmodal.features.identity import DEFAULT_THRESHOLD, cluster_descriptors
+
+    people = People.load(store)
+    threshold = float(threshold if threshold is not None else people.threshold or DEFAULT_THRESHOLD)
+    refs = list(iter_faces(store))
+    present = {r.key for r in refs}
+    for p in people.people:
+        p.faces = [k for k in p.faces if k in present]
+        p.pinned = [k for k in p.pinned if k in present]
+    people.people = [p for p in people.people if p.faces]
+    owner = {k: p.id for p in people.people for k in p.faces}
+    known = [r for r in refs if r.key in owner]
+    new = [r for r in refs if r.key not in owner]
+    if new:
+        stack = np.stack([r.face.descriptor for r in new])
+        placed = assign(np.stack([r.face.descriptor for r in known]) if known else stack[:0],
+                        [owner[r.key] for r in known], stack, threshold)  # fmt: skip
+        by_id = {p.id: p for p in people.people}
+        rest = [i for i, pid in enumerate(placed) if pid is None]
+        for r, pid in zip(new, placed, strict=True):
+            if pid is not None:
+                by_id[pid].faces.append(r.key)
+        groups: dict[int, list[FaceKey]] = {}
+        labels = cluster_descriptors(stack[rest], threshold) if rest else []
+        for i, label in zip(rest, labels, strict=True):
+            groups.setdefault(int(label), []).append(new[i].key)
+        for keys in groups.values():
+            people.people.append(Person(people.new_id(), None, keys, []))
+    for p in people.people:
+        p.faces.sort()
+    people.people.sort(key=lambda p: (-len(p.faces), p.id))
+    people.save(store)
+    return people
 
 
 def update_people(store: Store, threshold: float | None = None) -> People:
