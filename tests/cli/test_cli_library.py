@@ -365,3 +365,14 @@ def test_people_on_real_faces_list_name_split_merge_forget(
     assert said and {Path(r["path"]).name for r in said} == {names[0]}
     alone = _run("search", "the", *lib3, "--speaking")
     assert alone.exit_code == 2 and "speaking needs a person" in alone.output
+    lib4 = ["--library", str(tmp_path / "lib4")]  # added without it: decided later
+    assert _run("add", str(src / names[0]), *lib4, "--workers", "1", "--no-progress").exit_code == 0
+    (later,) = json.loads(_run("people", *lib4, "--json").stdout)
+    before = _run("search", "the", *lib4, "--person", str(later["id"]), "--speaking", "--json")
+    assert json.loads(before.stdout) == []  # undecided: nothing kept
+    decided = _run("reindex", "--speaking", *lib4, "--workers", "1", "--no-progress")
+    assert decided.exit_code == 0 and "1 updated" in decided.stdout, decided.output
+    after = _run("search", "the", *lib4, "--person", str(later["id"]), "--speaking", "--json")
+    assert {Path(r["path"]).name for r in json.loads(after.stdout)} == {names[0]}
+    again = _run("reindex", "--speaking", *lib4, "--no-progress")
+    assert again.exit_code == 0 and "0 updated" in again.stdout  # decided once: done

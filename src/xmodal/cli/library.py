@@ -334,6 +334,9 @@ def reindex(
     faces: bool = typer.Option(
         False, "--faces", help="Only look for the faces of videos never looked at, for people."
     ),
+    speaking: bool = typer.Option(
+        False, "--speaking", help="Only decide who speaks where it is undecided (lip model)."
+    ),
     workers: int | None = typer.Option(None, "--workers", min=1, help="Worker processes."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
@@ -344,11 +347,13 @@ def reindex(
     --thumbnails, nothing is re-embedded: videos and recordings ingested before pictures get
     their thumbnails and waveforms (a rerun draws only what is still missing). With --faces,
     videos ingested before faces (or with --no-faces) are looked at for faces, and the people
-    regrouped.
+    regrouped. With --speaking, segments with speech and one face get their speaker decided
+    (as 'library add --speaking' does).
     """
     with _errors(), _open(library, db, model=model) as lib:
         report = lib.reindex(model, frozen_only=frozen_only, force=force, workers=workers,
-                             progress=progress, thumbnails=thumbnails, faces=faces)  # fmt: skip
+                             progress=progress, thumbnails=thumbnails, faces=faces,
+                             speaking=speaking)  # fmt: skip
     _print_report(report)
 
 

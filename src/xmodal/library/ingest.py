@@ -425,3 +425,56 @@ def draw_pictures(
     report.failed.sort()
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def decide_speaking(
+    store: Store,
+    embedder: Embedder,
+    *,
+    force: bool = False,
+    workers: int | None = None,
+    progress: bool = True,
+) -> IngestReport:
+    """Decide who speaks in stored videos (``library reindex --speaking``): in every segment with
+    speech and one face whose ``speaking`` is undecided (all such segments with ``force``),
+    whether that face says the words (:mod:`xmodal.library.speaking`). Vectors, transcripts and
+    the other faces are untouched.
+
+    Returns:
+        The report: ``updated`` the entries looked at, ``failed`` those whose file is missing.
+    """
+    t0 = time.perf_counter()
+    report = IngestReport()
+    tasks = []
+    for e in store.iter_entries():
+        if e.modality is not Modality.VIDEO:
+            continue
+        segments = store.segments(e.id)
+        ask = tuple(
+            bool(s.text.strip()) and s.faces is not None and len(s.faces) == 1
+            and (force or s.faces[0].speaking is None)
+            for s in segments
+        )  # fmt: skip
+        if any(ask):
+            spans = tuple((s.start, s.end) for s in segments)
+            tasks.append(Task(e.path, e.id, False, spans=spans, entry=e, ask=ask))
+    workers = _worker_count(workers, tasks)
+
+    def on_done(done: Done) -> None:
+        if done.error is not None or done.speaking is None:
+            report.failed.append((done.task.path, done.error or "nothing to decide"))
+            return
+        segments = store.segments(done.task.entry_id)
+        if len(segments) != len(done.speaking):
+            report.failed.append((done.task.path, "its segments changed while deciding"))
+            return
+        for seg, speaks in zip(segments, done.speaking, strict=True):
+            if speaks is not None and seg.faces:
+                seg.faces[0].speaking = speaks
+        store.set_faces(done.task.entry_id, [s.faces for s in segments])
+        report.updated.append(done.task.path)
+
+    run_tasks(tasks, embedder, workers, on_done, progress, desc="speaking")
+    report.failed.sort()
+    report.seconds = time.perf_counter() - t0
+    return report

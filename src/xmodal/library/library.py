@@ -31,7 +31,7 @@ from xmodal.library.checks import check_compatible
 from xmodal.library.dates import parse_when
 from xmodal.library.embed import Embedder, IngestConfig, parse_model_id
 from xmodal.library.export import export_row
-from xmodal.library.ingest import IngestReport, draw_pictures
+from xmodal.library.ingest import IngestReport, decide_speaking, draw_pictures
 from xmodal.library.ingest import ingest as _ingest
 from xmodal.library.ingest import reindex as _reindex
 from xmodal.library.joint import JointModel, find_model, load_joint
@@ -506,6 +506,7 @@ class Library:
         workers: int | None = None,
         thumbnails: bool = False,
         faces: bool = False,
+        speaking: bool = False,
     ) -> IngestReport:
         """Re-embed the library: with another joint model (``model``), without one
         (``frozen_only``), with other encoders (``config``), or just finish an interrupted
@@ -523,11 +524,19 @@ class Library:
             thumbnails: draw missing pictures instead of re-embedding.
             faces: look for the faces of videos never looked at (all with ``force``) instead
                 of re-embedding, then regroup the library's people.
+            speaking: decide who speaks in the segments with speech and one face where it is
+                undecided (all with ``force``) instead of re-embedding.
 
         Returns:
             ``updated`` lists the re-embedded (or drawn) entries; ``failed`` those whose file
             is missing (they keep their text vectors only).
         """
+        if speaking:
+            if model is not None or frozen_only or config is not None or thumbnails or faces:
+                raise ValueError("speaking only decides who speaks: give no model, config, "
+                                 "thumbnails or faces")  # fmt: skip
+            return decide_speaking(self.store, self.embedder, force=force, workers=workers,
+                                   progress=progress)  # fmt: skip
         if thumbnails or faces:
             if model is not None or frozen_only or config is not None or thumbnails == faces:
                 raise ValueError("thumbnails and faces only draw: give one of them, and no "

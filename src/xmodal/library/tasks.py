@@ -41,6 +41,8 @@ class Task:
         parts: how many parts the note was split into (1: not split).
         draw: only draw the stored media's pictures (``spans``: its segments).
         faces: with ``draw``, look for the faces in its video too.
+        ask: only decide who speaks in the stored video's segments where this is true
+            (``spans``: its segments; :mod:`xmodal.library.speaking`).
     """
 
     path: str
@@ -56,6 +58,7 @@ class Task:
     parts: int = 1
     draw: bool = False
     faces: bool = False
+    ask: tuple[bool, ...] | None = None
 
 
 @dataclass
@@ -68,6 +71,7 @@ class Done:
     segments: list[Segment] | None = None
     error: str | None = None
     pictures: Pictures | None = None
+    speaking: list[bool | None] | None = None
 
 
 def run_task(embedder: Embedder, task: Task) -> Done:
@@ -76,6 +80,13 @@ def run_task(embedder: Embedder, task: Task) -> Done:
 
     path = Path(task.path)
     try:
+        if task.ask is not None:
+            from xmodal.library.speaking import speaking_segments
+
+            if not path.exists():
+                return Done(task, error="file is missing")
+            speaks = speaking_segments(path, task.spans or (), task.ask)
+            return Done(task, task.entry, [], speaking=speaks)
         if task.draw:
             if not path.exists():
                 return Done(task, error="file is missing")
