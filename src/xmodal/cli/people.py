@@ -28,7 +28,7 @@ def _day(ts: float | None) -> str:
 
 
 def _summary_json(lib: Any, p: Any) -> dict[str, Any]:
-    picture = None if p.picture is None else lib.face_picture(p.picture)
+    picture = lib.face_picture(p.picture)
     return {
         "id": p.id,
         "name": p.name,
@@ -80,7 +80,7 @@ def people(
         typer.echo(f"{'id':>4}  {'name':<24} {'faces':>5} {'files':>5}  {'first':<10}  "
                    f"{'last':<10}  picture")  # fmt: skip
         for p in rows:
-            picture = None if p.picture is None else lib.face_picture(p.picture)
+            picture = lib.face_picture(p.picture)
             typer.echo(
                 f"{p.id:>4}  {p.label[:24]:<24} {p.faces:>5} {p.entries:>5}  "
                 f"{_day(p.first_seen):<10}  {_day(p.last_seen):<10}  {picture or ''}"

@@ -205,13 +205,14 @@ class FaceDescriber:
                     s.descriptor = self._describe(frame, s)
             pairs = []  # (cost, track, sighting): lower links first
             for k, track in enumerate(tracks):
+                if self.views == "all":
+                    mean = np.mean([x.descriptor for x in track], axis=0)  # (128,)
                 for j, s in enumerate(found):
                     iou = box_iou(track[-1].box, s.box)
                     if self.views == "best":
                         if iou >= self.link_iou:
                             pairs.append((-iou, k, j))
                         continue
-                    mean = np.mean([x.descriptor for x in track], axis=0)  # (128,)
                     dist = float(np.linalg.norm(s.descriptor - mean))
                     if dist < self.link_distance:
                         pairs.append((dist - IOU_TIE_BREAK * iou, k, j))
@@ -291,6 +292,14 @@ def cluster_descriptors(
         n_clusters=None, distance_threshold=threshold, linkage="average", metric="euclidean"
     ).fit_predict(x)  # (N,)
     return _by_first_appearance(raw)
+
+
+def descriptor_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Euclidean distances between face descriptors: ``(len(a), len(b))`` float64."""
+    a64, b64 = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    d2 = (np.einsum("ij,ij->i", a64, a64)[:, None] - 2.0 * a64 @ b64.T
+          + np.einsum("ij,ij->i", b64, b64)[None, :])  # fmt: skip
+    return np.sqrt(np.maximum(d2, 0.0))
 
 
 def _by_first_appearance(labels: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ from xmodal.library.records import (
     LibraryError,
     LibraryMeta,
     Segment,
+    check_face_list,
 )
 
 
@@ -152,7 +153,8 @@ def check_faces(path: str, n_segments: int, faces: Sequence[list[Face] | None]) 
     if len(faces) != n_segments:
         raise ValueError(f"entry {path}: {n_segments} segments but faces for {len(faces)}")
     for f in faces:
-        if f is not None and (
-            not all(isinstance(x, Face) for x in f) or len({x.index for x in f}) != len(f)
-        ):
-            raise ValueError(f"entry {path}: faces must be Face lists with distinct indices")
+        if f is not None:
+            try:
+                check_face_list(f)
+            except ValueError as e:
+                raise ValueError(f"entry {path}: {e}") from None

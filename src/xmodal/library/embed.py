@@ -194,13 +194,13 @@ class Embedder:
         self.tagger: VisualTagger | None = (
             VisualTagger(self.video, config.tagger) if config.tags else None
         )
-        self._describer: Any = None  # the face describer, made on first use (config.faces)
+        self._describer: Any = None  # the face describer, made on first use
 
     @property
     def describer(self) -> Any:
         """The :class:`~xmodal.features.identity.FaceDescriber` (dlib's models load on first
-        use), or None when faces are off."""
-        if self._describer is None and self.config.faces:
+        use; ingest asks for it only with ``config.faces``)."""
+        if self._describer is None:
             from xmodal.features.identity import FaceDescriber
 
             with _LOAD_LOCK:
@@ -424,13 +424,10 @@ class Embedder:
         for segment, seen in zip(segments, faces, strict=True):
             segment.faces = seen
         if modality is Modality.VIDEO and self.config.faces and self.config.speaking:
-            from xmodal.library.speaking import speaking_segments
+            from xmodal.library.speaking import decidable, mark_speakers, speaking_segments
 
-            ask = [bool(t.strip()) and f is not None and len(f) == 1
-                   for t, f in zip(seg_texts, faces, strict=True)]  # fmt: skip
-            for seen, speaks in zip(faces, speaking_segments(path, spans, ask), strict=True):
-                if speaks is not None and seen:
-                    seen[0].speaking = speaks
+            ask = [decidable(t, f) for t, f in zip(seg_texts, faces, strict=True)]
+            mark_speakers(faces, speaking_segments(path, spans, ask))
         stat = path.stat()
         entry = Entry(
             id=entry_id,
@@ -453,7 +450,6 @@ class Embedder:
         Raises:
             MediaError: a missing, corrupt or unsupported file.
         """
-        from xmodal.features.identity import FaceDescriber
         from xmodal.media import probe, read_audio
 
         info = probe(path)
@@ -467,8 +463,7 @@ class Embedder:
                 self._chunk_frames(path, info, spans, idx, frames)
                 pictures.add_frames(frames, idx)
                 if pictures.seen is not None:
-                    describer = self.describer or FaceDescriber()
-                    found = segment_faces(describer, [frames[i] for i in idx], pictures, idx)
+                    found = segment_faces(self.describer, [frames[i] for i in idx], pictures, idx)
                     for i, seen in zip(idx, found, strict=True):
                         pictures.seen[i] = seen
                 for i in idx:

@@ -52,6 +52,7 @@ from xmodal.library.embed import (
 )
 from xmodal.library.notes import NOTE_SUFFIXES, chunk_note, front_matter_date, split_front_matter
 from xmodal.library.records import content_id
+from xmodal.library.speaking import decidable, mark_speakers
 from xmodal.library.store import Store
 from xmodal.library.tasks import Done, Task, run_tasks, split_notes
 from xmodal.library.thumbs import Thumbnails
@@ -451,10 +452,9 @@ def decide_speaking(
             continue
         segments = store.segments(e.id)
         ask = tuple(
-            bool(s.text.strip()) and s.faces is not None and len(s.faces) == 1
-            and (force or s.faces[0].speaking is None)
+            decidable(s.text, s.faces) and (force or s.faces[0].speaking is None)  # type: ignore[index]
             for s in segments
-        )  # fmt: skip
+        )
         if any(ask):
             spans = tuple((s.start, s.end) for s in segments)
             tasks.append(Task(e.path, e.id, False, spans=spans, entry=e, ask=ask))
@@ -468,10 +468,9 @@ def decide_speaking(
         if len(segments) != len(done.speaking):
             report.failed.append((done.task.path, "its segments changed while deciding"))
             return
-        for seg, speaks in zip(segments, done.speaking, strict=True):
-            if speaks is not None and seg.faces:
-                seg.faces[0].speaking = speaks
-        store.set_faces(done.task.entry_id, [s.faces for s in segments])
+        faces = [s.faces for s in segments]
+        mark_speakers(faces, done.speaking)
+        store.set_faces(done.task.entry_id, faces)
         report.updated.append(done.task.path)
 
     run_tasks(tasks, embedder, workers, on_done, progress, desc="speaking")

@@ -438,10 +438,11 @@ class Library:
         """The library's people, most seen first (see :mod:`xmodal.library.people`)."""
         return _people.summarize(self.store, _people.People.load(self.store))
 
-    def face_picture(self, key: _people.FaceKey) -> Path | None:
-        """The picture of one face (``(entry id, segment, face)``), if it was drawn."""
-        path = self.thumbs.face_path(*key)
-        return path if path.is_file() else None
+    def face_picture(self, key: _people.FaceKey | None) -> Path | None:
+        """The picture of one face (``(entry id, segment, face)``), if it was drawn (None for
+        no face)."""
+        path = None if key is None else self.thumbs.face_path(*key)
+        return path if path is not None and path.is_file() else None
 
     def person_moments(self, person: str | int, k: int = 50) -> list[SearchResult]:
         """The moments a person (id or name) is seen in, their best views first (at most k)."""

@@ -143,6 +143,13 @@ class People:
         known = ", ".join(f"{p.id} ({p.label})" for p in self.people[:8]) or "none yet"
         raise LibraryError(f"no person {ref!r} in the library (people: {known})")
 
+    def threshold_for(self, given: float | None = None) -> float:
+        """The grouping threshold: ``given``, else the one this library was last grouped with,
+        else :data:`~xmodal.features.identity.DEFAULT_THRESHOLD`."""
+        from xmodal.features.identity import DEFAULT_THRESHOLD
+
+        return float(given if given is not None else self.threshold or DEFAULT_THRESHOLD)
+
     def new_id(self) -> int:
         self.next_id += 1
         return self.next_id - 1
@@ -158,9 +165,9 @@ def iter_faces(store: Store) -> Iterator[FaceRef]:
 def regroup(faces: Sequence[FaceRef], old: People, threshold: float | None = None) -> People:
     """Group ``faces`` into people, keeping ``old``'s ids, names and pinned faces (see the
     module docstring for the rules)."""
-    from xmodal.features.identity import DEFAULT_THRESHOLD, cluster_descriptors
+    from xmodal.features.identity import cluster_descriptors
 
-    threshold = float(threshold if threshold is not None else old.threshold or DEFAULT_THRESHOLD)
+    threshold = old.threshold_for(threshold)
     out = People([], old.next_id, threshold)
     if not faces:
         return out
@@ -230,18 +237,16 @@ def assign(
         new: (M, 128) descriptors to place.
         threshold: most distance within one person.
     """
+    from xmodal.features.identity import descriptor_distances
+
     out: list[int | None] = [None] * len(new)
     if len(known) == 0 or len(new) == 0:
         return out
-    known64 = np.asarray(known, np.float64)
-    sq = np.einsum("ij,ij->i", known64, known64)  # (N,)
     for a in range(0, len(new), 256):  # (256, N) distances at a time
-        q = np.asarray(new[a : a + 256], np.float64)
-        d2 = sq[None, :] - 2.0 * q @ known64.T + np.einsum("ij,ij->i", q, q)[:, None]
-        best = np.argmin(d2, axis=1)
-        dist = np.sqrt(np.maximum(d2[np.arange(len(q)), best], 0.0))
-        for i, (j, d) in enumerate(zip(best, dist, strict=True)):
-            if d < threshold:
+        d = descriptor_distances(new[a : a + 256], known)
+        best = np.argmin(d, axis=1)
+        for i, j in enumerate(best):
+            if d[i, j] < threshold:
                 out[a + i] = int(owners[j])
     return out
 
@@ -252,10 +257,10 @@ def add_faces(store: Store, threshold: float | None = None) -> People:
     nearest grouped face when closer than the threshold; the others are grouped among
     themselves (as :func:`regroup` does) into new people. Linear in the library's faces, where
     a regroup is quadratic; ``library people --update`` regroups everything."""
-    from xmodal.features.identity import DEFAULT_THRESHOLD, cluster_descriptors
+    from xmodal.features.identity import cluster_descriptors
 
     people = People.load(store)
-    threshold = float(threshold if threshold is not None else people.threshold or DEFAULT_THRESHOLD)
+    threshold = people.threshold_for(threshold)
     refs = list(iter_faces(store))
     present = {r.key for r in refs}
     for p in people.people:

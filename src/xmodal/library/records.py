@@ -17,7 +17,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -135,8 +135,8 @@ class Face:
     Attributes:
         index: its number within the segment (kept when other faces are forgotten), so
             ``(entry id, segment index, face index)`` names a face for good.
-        box: ``(x0, y0, x1, y1)`` where it was first seen, as fractions of the frame's width
-            and height (0..1).
+        box: ``(x0, y0, x1, y1)`` where it is largest among its frames, as fractions of the
+            frame's width and height (0..1).
         frames: in how many of the segment's sampled frames it was seen.
         size: the face box's median side, in pixels of the decoded frame.
         descriptor: (:data:`FACE_DIM`,) float32 dlib descriptor (of its best view; see
@@ -190,6 +190,19 @@ class Face:
         """Inverse of :meth:`to_json`."""
         return cls(obj["i"], tuple(obj["box"]), obj["frames"], obj["size"], np.asarray(obj["d"]),
                    obj.get("s"))  # fmt: skip
+
+
+def check_face_list(faces: Sequence[Face]) -> list[Face]:
+    """One segment's faces as a list, checked: :class:`Face` items with distinct indices.
+
+    Raises:
+        ValueError: another type, or two faces with one index.
+    """
+    if isinstance(faces, str) or not all(isinstance(f, Face) for f in faces):
+        raise ValueError(f"faces must be a list of Face, got {faces!r}")
+    if len({f.index for f in faces}) != len(faces):
+        raise ValueError("faces of a segment need distinct indices")
+    return list(faces)
 
 
 def faces_json(faces: list[Face] | None) -> str | None:
@@ -246,11 +259,7 @@ class Segment:
         if self.index < 0:
             raise ValueError(f"segment index must be >= 0, got {self.index}")
         if self.faces is not None:
-            if not all(isinstance(f, Face) for f in self.faces):
-                raise ValueError(f"faces must be a list of Face, got {self.faces!r}")
-            self.faces = list(self.faces)
-            if len({f.index for f in self.faces}) != len(self.faces):
-                raise ValueError("faces of a segment need distinct indices")
+            self.faces = check_face_list(self.faces)
         self.start = _check_time("start", self.start)  # type: ignore[assignment]
         self.end = _check_time("end", self.end)  # type: ignore[assignment]
         if self.start < 0 or self.end < self.start:

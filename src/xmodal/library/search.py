@@ -508,7 +508,7 @@ def pictured_people(store: Store, embedder: Embedder, query: Query) -> list[Any]
     """The people whose faces are in an image query: for each face found in it (the
     library's face describer), the people with a stored face closer than the library's
     grouping threshold, nearest first."""
-    from xmodal.features.identity import DEFAULT_THRESHOLD, FaceDescriber
+    from xmodal.features.identity import descriptor_distances
     from xmodal.library.people import People, iter_faces
 
     people = People.load(store)
@@ -523,20 +523,22 @@ def pictured_people(store: Store, embedder: Embedder, query: Query) -> list[Any]
 
         size = (round(image.shape[1] * scale), round(image.shape[0] * scale))
         image = cv2.resize(image, size, interpolation=cv2.INTER_AREA)
-    describer = embedder.describer or FaceDescriber()
-    seen = describer.describe(image[None])
+    seen = embedder.describer.describe(image[None])
     if not seen:
         return []
-    owner = {k: p for p in people.people for k in p.faces}
-    threshold = people.threshold or DEFAULT_THRESHOLD
+    owner = {k: p.id for p in people.people for k in p.faces}
+    refs = [r for r in iter_faces(store) if r.key in owner]
+    if not refs:
+        return []
+    threshold = people.threshold_for()
+    queried = np.stack([f.descriptor for f in seen])  # (M, 128)
+    stored = np.stack([r.face.descriptor for r in refs])  # (N, 128)
+    closest = descriptor_distances(stored, queried).min(axis=1)  # (N,): to any face in it
     nearest: dict[int, float] = {}
-    for ref in iter_faces(store):
-        person = owner.get(ref.key)
-        if person is None:
-            continue
-        d = min(float(np.linalg.norm(f.descriptor - ref.face.descriptor)) for f in seen)
-        if d < threshold and d < nearest.get(person.id, float("inf")):
-            nearest[person.id] = d
+    for ref, d in zip(refs, closest, strict=True):
+        pid = owner[ref.key]
+        if d < threshold and d < nearest.get(pid, float("inf")):
+            nearest[pid] = float(d)
     by_id = {p.id: p for p in people.people}
     return [by_id[i] for i in sorted(nearest, key=lambda i: (nearest[i], i))]
 

@@ -18,13 +18,28 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from xmodal.library.records import Face
 
 MIN_WINDOWS = 5  # 0.2 s windows with the face a segment needs (sync check's own minimum)
 SPEAKING_LEVELS = ("clear", "low")
 """The lip model's answers that mean the face speaks (``benchmarks/bench_speaking.py``)."""
+
+
+def decidable(text: str, faces: Sequence[Face] | None) -> bool:
+    """Whether a segment's speaker can be decided: it has speech and exactly one face."""
+    return bool(text.strip()) and faces is not None and len(faces) == 1
+
+
+def mark_speakers(faces: Sequence[list[Face] | None], speaks: Sequence[bool | None]) -> None:
+    """Record each decided answer on its segment's (one) face, in place."""
+    for seen, said in zip(faces, speaks, strict=True):
+        if said is not None and seen:
+            seen[0].speaking = said
 
 
 def lips_and_sound(path: str | os.PathLike[str]) -> Any | None:
@@ -44,12 +59,12 @@ def segment_level(clip: Any, start: float, end: float, scorer: Any) -> str | Non
     ``"low"`` or ``"none"`` (:mod:`xmodal.sync.decide`); None when there is too little face or
     time to tell."""
     from xmodal.sync.check import check_clip
-    from xmodal.sync.clip import LipClip, SyncCheckError
+    from xmodal.sync.clip import SAMPLE_RATE, LipClip, SyncCheckError
     from xmodal.sync.offsets import FPS
 
     a, b = int(round(start * FPS)), int(round(end * FPS))
     lips = clip.lips[a:b]
-    audio = clip.audio[int(round(start * 16000)) : int(round(end * 16000))]
+    audio = clip.audio[int(round(start * SAMPLE_RATE)) : int(round(end * SAMPLE_RATE))]
     if len(lips) == 0 or np.isnan(lips[:, 0]).all():
         return None
     try:
